@@ -1,0 +1,333 @@
+"""The state machine with a fake clock: every transition, its exact actions and deadlines."""
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from vipd.core.events import (
+    AddVips, AdvertReceived, Announce, DrainChanged, FailbackApproved, FaultChanged, Log, Notify,
+    PriorityChanged, RemoveVips, SendAdvert, Shutdown, Startup, State, Transition,
+)
+from vipd.core.instance import Instance, RouterParams, UnexpectedEvent
+from vipd.core.packet import Advert
+from vipd.core.timers import master_down_interval_s, skew_time_s
+
+VIP = "198.51.100.100"
+ME = "198.51.100.1"
+PEER = "198.51.100.2"
+
+
+def params(**kw):
+    base = dict(vrid=51, priority=100, version=3, adver_int_cs=100, vips=(VIP,), local_addr=ME)
+    base.update(kw)
+    return RouterParams(**base)
+
+
+def adv(priority, interval_cs=100, version=3, addrs=(VIP,), **kw):
+    return Advert(version=version, vrid=51, priority=priority, adver_int_cs=interval_cs,
+                  addresses=addrs, **kw)
+
+
+def rx(inst, advert, now, src=PEER, ttl=255, multicast=True):
+    return inst.handle(AdvertReceived(advert, src, ttl, multicast), now)
+
+
+def only(actions, *types):
+    return [a for a in actions if isinstance(a, types)]
+
+
+def started(now=0.0, **kw):
+    inst = Instance("web", params(**kw), now)
+    inst.handle(Startup(), now)
+    return inst
+
+
+def master(now=0.0, **kw):
+    inst = started(now, **kw)
+    inst.handle_timer(inst.next_deadline())
+    assert inst.state is State.MASTER
+    return inst
+
+
+def test_timer_formulas_match_rfc():
+    # RFC 5798 6.1 with priority 100, interval 1 s: skew 156/256 s, MDI 3 s + skew.
+    assert skew_time_s(100, 100) == pytest.approx(0.609375, abs=1e-12)
+    assert master_down_interval_s(100, 100) == pytest.approx(3.609375, abs=1e-12)
+    # 20 ms interval keeps sub-millisecond precision.
+    assert master_down_interval_s(200, 2) == pytest.approx(0.06 + 56 * 0.02 / 256, abs=1e-12)
+    # v2: Skew_Time uses 1 s whatever the interval.
+    assert skew_time_s(100, 300, version=2) == pytest.approx(156 / 256)
+    assert master_down_interval_s(100, 300, version=2) == pytest.approx(9 + 156 / 256)
+
+
+def test_startup_goes_backup_with_master_down_timer():
+    inst = Instance("web", params(), 10.0)
+    actions = inst.handle(Startup(), 10.0)
+    assert actions == [Transition(State.INIT, State.BACKUP, "startup"), Notify("BACKUP", "INIT")]
+    assert inst.state is State.BACKUP
+    assert inst.next_deadline() == pytest.approx(10.0 + 3.609375)
+
+
+def test_owner_goes_master_at_once():
+    inst = Instance("web", params(priority=255), 5.0)
+    actions = inst.handle(Startup(), 5.0)
+    assert actions == [Transition(State.INIT, State.MASTER, "startup (address owner)"),
+                       SendAdvert(255), AddVips(), Announce(), Notify("MASTER", "INIT")]
+    assert inst.next_deadline() == pytest.approx(6.0)
+
+
+def test_down_timer_makes_master_and_adverts_keep_cadence():
+    inst = started(0.0)
+    t = inst.next_deadline()
+    assert inst.handle_timer(t - 0.0001) == []
+    actions = inst.handle_timer(t)
+    assert actions == [Transition(State.BACKUP, State.MASTER, "master down timer expired"),
+                       SendAdvert(100), AddVips(), Announce(), Notify("MASTER", "BACKUP")]
+    assert inst.master_ip == ME
+    # Fired 3 ms late: the next advert is still one interval after the previous deadline.
+    nxt = inst.next_deadline()
+    assert nxt == pytest.approx(t + 1.0)
+    assert inst.handle_timer(nxt + 0.003) == [SendAdvert(100)]
+    assert inst.next_deadline() == pytest.approx(t + 2.0)
+    # Frozen for 5 s: no burst of catch-up adverts, one advert and a fresh interval.
+    assert inst.handle_timer(t + 7.0) == [SendAdvert(100)]
+    assert inst.next_deadline() == pytest.approx(t + 8.0)
+
+
+def test_backup_priority_zero_sets_skew_time():
+    inst = started(0.0)
+    assert rx(inst, adv(0), 1.0) == []
+    assert inst.next_deadline() == pytest.approx(1.0 + 0.609375)
+    assert inst.counters["priority0_received"] == 1
+
+
+def test_backup_higher_priority_resets_timer_and_learns_interval():
+    inst = started(0.0)
+    rx(inst, adv(200, interval_cs=50), 2.0)
+    # Master_Down_Interval now from the master's 0.5 s: 1.5 + 156*0.5/256.
+    assert inst.master_adver_int_cs == 50
+    assert inst.next_deadline() == pytest.approx(2.0 + 1.5 + 156 * 0.5 / 256)
+    assert inst.master_ip == PEER
+
+
+def test_backup_equal_priority_resets_timer():
+    inst = started(0.0)
+    rx(inst, adv(100), 2.0)
+    assert inst.next_deadline() == pytest.approx(5.609375)
+
+
+def test_backup_lower_priority_is_ignored_when_preempting():
+    inst = started(0.0)
+    before = inst.next_deadline()
+    assert rx(inst, adv(50), 2.0) == []
+    assert inst.next_deadline() == before
+    assert inst.handle_timer(before)[0] == Transition(State.BACKUP, State.MASTER,
+                                                      "master down timer expired")
+
+
+def test_backup_lower_priority_accepted_without_preemption():
+    inst = started(0.0, failback="none")
+    rx(inst, adv(50), 2.0)
+    assert inst.next_deadline() == pytest.approx(5.609375)
+    assert inst.failback_pending is False
+
+
+def test_semi_auto_pending_then_approved_takes_role_at_once():
+    inst = started(0.0, failback="semi-auto")
+    actions = rx(inst, adv(50), 2.0)
+    assert inst.failback_pending is True
+    assert len(only(actions, Log)) == 1 and "vipd failback web" in only(actions, Log)[0].message
+    assert only(rx(inst, adv(50), 3.0), Log) == []          # logged once
+    inst.handle(FailbackApproved(), 3.5)
+    assert inst.next_deadline() == 3.5
+    actions = inst.handle_timer(3.5)
+    assert actions[0] == Transition(State.BACKUP, State.MASTER, "master down timer expired")
+    assert inst.failback_pending is False
+
+
+def test_preempt_delay_tolerates_lower_master_then_takes_over():
+    inst = started(0.0, preempt_delay=10.0)
+    rx(inst, adv(50), 1.0)
+    assert inst.state is State.BACKUP
+    assert inst.next_deadline() == pytest.approx(4.609375)
+    rx(inst, adv(50), 4.0)
+    rx(inst, adv(50), 7.0)
+    assert inst.next_deadline() == pytest.approx(10.0)     # the preempt_delay deadline
+    assert inst.handle_timer(10.0)[0].new is State.MASTER
+
+
+def test_master_yields_to_higher_priority():
+    inst = master()
+    actions = rx(inst, adv(200), 10.0)
+    assert actions == [Transition(State.MASTER, State.BACKUP, f"higher priority master {PEER} (200)"),
+                       RemoveVips(), Notify("BACKUP", "MASTER")]
+    assert inst.next_deadline() == pytest.approx(10.0 + 3.609375)
+    assert inst.master_ip == PEER
+
+
+def test_master_equal_priority_tie_break_by_address():
+    inst = master()
+    actions = rx(inst, adv(100), 10.0, src="198.51.100.0")   # lower address: we stay
+    assert inst.state is State.MASTER and SendAdvert(100) in actions
+    actions = rx(inst, adv(100), 11.0, src="198.51.100.9")   # higher address: it wins
+    assert inst.state is State.BACKUP and actions[0].new is State.BACKUP
+
+
+def test_master_hearing_lower_master_sends_at_once_and_reasserts_once():
+    inst = master()
+    actions = rx(inst, adv(50), 10.0)
+    assert only(actions, SendAdvert, Announce, Notify) == [
+        SendAdvert(100), Announce(), Notify("MASTER", "MASTER", reassert=True)]
+    assert inst.next_deadline() == pytest.approx(11.0)
+    again = rx(inst, adv(50), 10.5)
+    assert only(again, SendAdvert, Announce, Notify) == [SendAdvert(100), Announce()]
+    assert inst.state is State.MASTER
+
+
+def test_master_answers_priority_zero():
+    inst = master()
+    assert rx(inst, adv(0), 10.0) == [SendAdvert(100)]
+    assert inst.next_deadline() == pytest.approx(11.0)
+
+
+def test_shutdown_master_sends_priority_zero_and_removes_vips():
+    inst = master()
+    assert inst.handle(Shutdown(), 20.0) == [Transition(State.MASTER, State.INIT, "shutdown"),
+                                             SendAdvert(0), RemoveVips(), Notify("STOP", "MASTER")]
+    assert inst.next_deadline() is None
+
+
+def test_shutdown_backup():
+    inst = started()
+    assert inst.handle(Shutdown(), 1.0) == [Transition(State.BACKUP, State.INIT, "shutdown"),
+                                            Notify("STOP", "BACKUP")]
+
+
+def test_fault_from_master_and_recovery():
+    inst = master()
+    actions = inst.handle(FaultChanged(frozenset({"link eth0"})), 20.0)
+    assert actions == [Transition(State.MASTER, State.FAULT, "fault: link eth0"), SendAdvert(0),
+                       RemoveVips(), Notify("FAULT", "MASTER")]
+    assert inst.next_deadline() is None
+    assert rx(inst, adv(50), 21.0) == []                   # FAULT ignores adverts
+    actions = inst.handle(FaultChanged(frozenset()), 22.0)
+    assert actions == [Transition(State.FAULT, State.BACKUP, "fault cleared: link eth0"),
+                       Notify("BACKUP", "FAULT")]
+    assert inst.next_deadline() == pytest.approx(22.0 + 3.609375)
+
+
+def test_fault_at_startup():
+    inst = Instance("web", params(), 0.0)
+    inst.handle(FaultChanged(frozenset({"link eth0"})), 0.0)
+    assert inst.handle(Startup(), 0.0)[0] == Transition(State.INIT, State.FAULT,
+                                                        "fault at start: link eth0")
+
+
+@pytest.mark.parametrize("kw, src, ttl, multicast, reason", [
+    ({}, PEER, 64, True, "ttl"),
+    ({"version": 2}, PEER, 255, True, "bad_version"),
+    ({"interval_cs": 50}, PEER, 255, True, None),            # v3 learns intervals: accepted
+])
+def test_discards(kw, src, ttl, multicast, reason):
+    inst = started()
+    before = inst.next_deadline()
+    a = adv(200, **kw)
+    rx(inst, a, 1.0, src=src, ttl=ttl, multicast=multicast)
+    if reason:
+        assert inst.counters["discard_" + reason] == 1
+        assert inst.next_deadline() == before and inst.master_ip is None
+    else:
+        assert inst.master_ip == PEER
+
+
+def test_unicast_accepts_any_ttl_but_only_from_peers():
+    inst = started(unicast_peers=(PEER,))
+    rx(inst, adv(200), 1.0, src="198.51.100.7", ttl=255, multicast=False)
+    assert inst.counters["discard_not_peer"] == 1 and inst.master_ip is None
+    rx(inst, adv(200), 1.0, src=PEER, ttl=60, multicast=False)
+    assert inst.master_ip == PEER
+
+
+def test_v2_auth_and_interval_must_match():
+    pw = b"s3cret\0\0"
+    inst = started(version=2, auth_type=1, auth_data=pw)
+    rx(inst, adv(200, version=2, auth_type=1, auth_data=b"wrong\0\0\0"), 1.0)
+    rx(inst, adv(200, version=2, auth_type=0), 1.0)
+    assert inst.counters["discard_auth"] == 2
+    rx(inst, adv(200, version=2, interval_cs=200, auth_type=1, auth_data=pw), 1.0)
+    assert inst.counters["discard_interval_mismatch"] == 1
+    assert inst.master_ip is None
+    rx(inst, adv(200, version=2, auth_type=1, auth_data=pw), 1.0)
+    assert inst.master_ip == PEER
+
+
+def test_vip_mismatch_is_logged_once_not_dropped():
+    inst = started()
+    other = ("198.51.100.99",)
+    actions = rx(inst, adv(200, addrs=other), 1.0)
+    assert len(only(actions, Log)) == 1 and inst.master_ip == PEER
+    assert only(rx(inst, adv(200, addrs=other), 2.0), Log) == []
+    assert inst.counters["vip_mismatch"] == 2
+
+
+def test_drain_gives_up_role_and_never_takes_it():
+    inst = master()
+    actions = inst.handle(DrainChanged(True), 10.0)
+    assert actions[:3] == [Transition(State.MASTER, State.BACKUP, "drained by operator"),
+                           SendAdvert(0), RemoveVips()]
+    assert inst.next_deadline() is None
+    rx(inst, adv(50), 11.0)
+    assert inst.handle_timer(100.0) == [] and inst.state is State.BACKUP
+    inst.handle(DrainChanged(False), 200.0)
+    assert inst.next_deadline() == pytest.approx(203.609375)
+
+
+def test_priority_change_on_master_is_advertised_at_once():
+    inst = master()
+    assert only(inst.handle(PriorityChanged(80), 10.0), SendAdvert) == [SendAdvert(80)]
+    assert inst.handle_timer(11.0) == [SendAdvert(80)]
+
+
+def test_unknown_event_names_state_and_event():
+    inst = started()
+    with pytest.raises(UnexpectedEvent, match="Startup.*BACKUP"):
+        inst.handle(Startup(), 1.0)
+    with pytest.raises(UnexpectedEvent, match="object.*BACKUP"):
+        inst.handle(object(), 1.0)
+
+
+EVENTS = st.one_of(
+    st.builds(lambda p, i: AdvertReceived(adv(p, interval_cs=i), PEER, 255, True),
+              st.integers(0, 255), st.integers(1, 300)),
+    st.builds(lambda f: FaultChanged(frozenset({"x"}) if f else frozenset()), st.booleans()),
+    st.builds(PriorityChanged, st.integers(1, 254)),
+    st.just(FailbackApproved()),
+    st.builds(DrainChanged, st.booleans()),
+    st.just("timer"),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["auto", "semi-auto", "none"]), st.integers(1, 255),
+       st.lists(st.tuples(EVENTS, st.floats(0, 5)), max_size=40))
+def test_any_event_sequence_keeps_invariants(failback, priority, steps):
+    now = 0.0
+    inst = Instance("x", params(failback=failback, priority=priority), now)
+    inst.handle(Startup(), now)
+    for event, dt in steps:
+        now += dt
+        if event == "timer":
+            d = inst.next_deadline()
+            if d is not None:
+                now = max(now, d)
+                inst.handle_timer(now)
+        else:
+            inst.handle(event, now)
+        # Invariants a user relies on: a master always has its advert timer; a backup that may
+        # become master always has its down timer; FAULT and drained never take over.
+        if inst.state is State.MASTER:
+            assert inst._adver_deadline is not None and not inst.drained and not inst.faults
+        if inst.state is State.BACKUP and not inst.drained:
+            assert inst._down_deadline is not None
+        if inst.state is State.FAULT:
+            assert inst._adver_deadline is None and inst._down_deadline is None
+    inst.handle(Shutdown(), now + 1)
+    assert inst.state is State.INIT and inst.next_deadline() is None

@@ -1,0 +1,112 @@
+"""Inputs to and outputs from the state machine, as frozen dataclasses (h11 style).
+
+Inputs are handed to ``Instance.handle(event, now)``; outputs are the actions it returns, which the
+driver carries out in order. Nothing here does I/O.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from vipd.core.packet import Advert
+
+
+class State(str, enum.Enum):
+    INIT = "INIT"
+    BACKUP = "BACKUP"
+    MASTER = "MASTER"
+    FAULT = "FAULT"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+# ---- input events -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Startup:
+    """The instance is configured and its interface usable (RFC 5798 6.4.1 Startup event)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Shutdown:
+    """The daemon stops or the instance is removed (RFC 5798 6.4.2/6.4.3 Shutdown event)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AdvertReceived:
+    advert: Advert
+    src: str          # IP source of the datagram: the sender's primary address
+    ttl: int          # TTL / hop limit as received
+    multicast: bool   # sent to 224.0.0.18 / ff02::12 (TTL 255 is required then)
+
+
+@dataclass(frozen=True, slots=True)
+class FaultChanged:
+    """A tracked interface or weight-0 check went bad (faults non-empty) or all came good."""
+    faults: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class PriorityChanged:
+    """Effective priority changed through weighted tracking (already clamped 1..254)."""
+    priority: int
+
+
+@dataclass(frozen=True, slots=True)
+class FailbackApproved:
+    """Operator approved a pending semi-auto failback (``vipd failback``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DrainChanged:
+    drained: bool
+
+
+# ---- output actions -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SendAdvert:
+    """Send an advert at this priority; the driver keeps the encoded bytes per priority."""
+    priority: int
+
+
+@dataclass(frozen=True, slots=True)
+class AddVips:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveVips:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Announce:
+    """Gratuitous ARP / unsolicited NA burst for the VIPs."""
+
+
+@dataclass(frozen=True, slots=True)
+class Notify:
+    """Run the notify hook for ``state`` (MASTER/BACKUP/FAULT or STOP)."""
+    state: str
+    prev_state: str
+    reassert: bool = False   # master keeps its role after hearing a lower-priority master
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    old: State
+    new: State
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Log:
+    level: str   # "info" | "warning"
+    message: str
+
+
+NO_ACTIONS: tuple = ()

@@ -1,0 +1,373 @@
+"""The per-instance VRRP state machine (RFC 5798/9568 section 6.4, RFC 3768 for v2), sans-IO.
+
+Every entry point takes ``now`` (monotonic seconds) and returns the actions for the driver; the
+driver arms one timer from ``next_deadline()`` and calls ``handle_timer(now)`` when it fires.
+Semantics (VRID ownership, TTL, auth, interval, peers) are checked here; syntax in the codec.
+"""
+from __future__ import annotations
+
+import ipaddress
+from collections import deque
+from dataclasses import dataclass
+
+from vipd.core import policy
+from vipd.core.events import (
+    AddVips, AdvertReceived, Announce, DrainChanged, FailbackApproved, FaultChanged, Log, Notify,
+    PriorityChanged, RemoveVips, SendAdvert, Shutdown, Startup, State, Transition,
+)
+from vipd.core.packet import Advert, Reason
+from vipd.core.timers import master_down_interval_s, skew_time_s
+
+OWNER_PRIORITY = 255
+
+
+@dataclass(frozen=True)
+class RouterParams:
+    """What the protocol needs to know about one virtual router (built by the driver from config)."""
+    vrid: int
+    priority: int
+    version: int = 3
+    adver_int_cs: int = 100
+    family: int = 4
+    vips: tuple[str, ...] = ()           # canonical addresses, no prefix length
+    local_addr: str = ""                 # the address we send from: equal-priority tie-break
+    unicast_peers: tuple[str, ...] = ()
+    auth_type: int = 0                   # v2 only
+    auth_data: bytes = b""               # v2 only, 8 bytes on the wire
+    failback: str = policy.AUTO
+    preempt_delay: float = 0.0
+
+
+class UnexpectedEvent(Exception):
+    """An event the current state has no transition for: names both (h11 style)."""
+
+    def __init__(self, state: State, event: object) -> None:
+        super().__init__(f"no transition for event {type(event).__name__} in state {state}")
+
+
+class Instance:
+    HISTORY = 20
+
+    def __init__(self, name: str, params: RouterParams, now: float = 0.0) -> None:
+        self.name = name
+        self.params = params
+        self.state = State.INIT
+        self.since = now
+        self.priority = params.priority            # effective priority (tracking may change it)
+        self.master_adver_int_cs = params.adver_int_cs
+        self.master_ip: str | None = None
+        self.master_priority: int | None = None    # priority of the master we last accepted
+        self.faults: frozenset[str] = frozenset()
+        self.drained = False
+        self.failback_pending = False
+        self.failback_approved = False
+        self.preempt_until = 0.0
+        self.counters: dict[str, int] = {}
+        self.history: deque[tuple[float, str, str, str]] = deque(maxlen=self.HISTORY)
+        self._adver_deadline: float | None = None
+        self._down_deadline: float | None = None
+        self._preempt_deadline: float | None = None
+        self._last_lower_master = -1e18
+        self._vip_set = frozenset(params.vips)
+        self._last_vip_mismatch: tuple[str, ...] | None = None
+        self._local_int = _addr_int(params.local_addr)
+        self._peers = frozenset(params.unicast_peers)
+
+    # ---- public interface -------------------------------------------------------------
+
+    def handle(self, event: object, now: float) -> list:
+        if isinstance(event, AdvertReceived):
+            return self.on_advert(event.advert, event.src, event.ttl, event.multicast, now)
+        if isinstance(event, Startup):
+            return self._startup(now)
+        if isinstance(event, Shutdown):
+            return self._shutdown(now)
+        if isinstance(event, FaultChanged):
+            return self._fault_changed(event.faults, now)
+        if isinstance(event, PriorityChanged):
+            return self._priority_changed(event.priority, now)
+        if isinstance(event, FailbackApproved):
+            return self._approve(now)
+        if isinstance(event, DrainChanged):
+            return self._drain(event.drained, now)
+        raise UnexpectedEvent(self.state, event)
+
+    def next_deadline(self) -> float | None:
+        best = None
+        for d in (self._adver_deadline, self._down_deadline, self._preempt_deadline):
+            if d is not None and (best is None or d < best):
+                best = d
+        return best
+
+    def handle_timer(self, now: float) -> list:
+        actions: list = []
+        if self._preempt_deadline is not None and now >= self._preempt_deadline:
+            self._preempt_deadline = None
+            # preempt_delay over: a lower-priority master we have been tolerating is taken over now
+            # rather than one Master_Down_Interval later.
+            if self._can_preempt(now) and self._master_is_lower():
+                self._down_deadline = now
+        if self._down_deadline is not None and now >= self._down_deadline:
+            self._down_deadline = None
+            if self.state is State.BACKUP and not self.drained:
+                actions += self._become_master(now, "master down timer expired")
+            elif self.state is State.BACKUP:
+                self.failback_pending = False
+        if self._adver_deadline is not None and now >= self._adver_deadline:
+            # Keep the cadence (no drift from processing delay) unless we fell a whole interval
+            # behind, e.g. after the process was frozen.
+            interval = self.params.adver_int_cs / 100.0
+            nxt = self._adver_deadline + interval
+            self._adver_deadline = nxt if nxt > now else now + interval
+            actions.append(SendAdvert(self.priority))
+            self._count("adverts_sent")
+        return actions
+
+    @property
+    def skew_time(self) -> float:
+        return skew_time_s(self.priority, self.master_adver_int_cs, self.params.version)
+
+    @property
+    def master_down_interval(self) -> float:
+        return master_down_interval_s(self.priority, self.master_adver_int_cs, self.params.version)
+
+    def count_discard(self, reason: Reason | str) -> None:
+        self._count("discard_" + str(getattr(reason, "value", reason)))
+
+    # ---- receive path (hot: no allocation on the common "reset the timer" path) ----------
+
+    def on_advert(self, adv: Advert, src: str, ttl: int, multicast: bool, now: float) -> list:
+        p = self.params
+        self._count("adverts_received")
+        if multicast and ttl != 255:
+            return self._discard(Reason.TTL)
+        if adv.version != p.version:
+            return self._discard(Reason.BAD_VERSION)
+        if adv.family != p.family:
+            return self._discard(Reason.FAMILY)
+        if p.version == 2:
+            # RFC 3768 7.1: auth must match, and the interval must equal ours.
+            if adv.auth_type != p.auth_type or (p.auth_type and adv.auth_data != p.auth_data):
+                return self._discard(Reason.AUTH)
+            if adv.adver_int_cs != p.adver_int_cs:
+                return self._discard(Reason.INTERVAL_MISMATCH)
+        if self._peers and src not in self._peers:
+            return self._discard(Reason.NOT_PEER)
+        if src == p.local_addr:
+            self._count("own_advert")
+            return []
+        actions: list = []
+        if adv.addresses != p.vips and frozenset(adv.addresses) != self._vip_set:
+            self._count("vip_mismatch")
+            if adv.addresses != self._last_vip_mismatch:
+                self._last_vip_mismatch = adv.addresses
+                actions.append(Log("warning", f"advert from {src} lists VIPs {list(adv.addresses)},"
+                                              f" ours are {list(p.vips)}"))
+        if self.state is State.BACKUP:
+            return self._backup_rx(adv, src, now, actions)
+        if self.state is State.MASTER:
+            return self._master_rx(adv, src, now, actions)
+        return actions    # INIT / FAULT: adverts are not acted on
+
+    def _backup_rx(self, adv: Advert, src: str, now: float, actions: list) -> list:
+        if adv.priority == 0:
+            # RFC 5798 6.4.2: the master is leaving: take over after Skew_Time only.
+            self._count("priority0_received")
+            self.master_ip = None
+            self.master_priority = None
+            self._down_deadline = now + self.skew_time
+            return actions
+        if adv.priority >= self.priority or not self._can_preempt(now):
+            if self.params.version == 3:
+                self.master_adver_int_cs = adv.adver_int_cs   # learn the master's interval
+            self.master_ip = src
+            self.master_priority = adv.priority
+            self._down_deadline = now + self.master_down_interval
+            if adv.priority < self.priority:
+                actions += self._note_pending(now)
+            return actions
+        # Lower priority and we may preempt: discard; the down timer makes us master.
+        self._count("lower_priority_ignored")
+        return actions
+
+    def _master_rx(self, adv: Advert, src: str, now: float, actions: list) -> list:
+        if adv.priority == 0:
+            # RFC 5798 6.4.3: answer at once so the leaving router's backups see a master.
+            self._adver_deadline = now + self.params.adver_int_cs / 100.0
+            actions.append(SendAdvert(self.priority))
+            self._count("adverts_sent")
+            return actions
+        if adv.priority > self.priority or (
+                adv.priority == self.priority and _addr_int(src) > self._local_int):
+            if self.params.version == 3:
+                self.master_adver_int_cs = adv.adver_int_cs
+            self._adver_deadline = None
+            self.master_ip = src
+            self.master_priority = adv.priority
+            self._down_deadline = now + self.master_down_interval
+            actions.append(self._set_state(State.BACKUP, f"higher priority master {src}"
+                                                         f" ({adv.priority})", now))
+            actions += [RemoveVips(), Notify("BACKUP", "MASTER")]
+            return actions
+        # A lower-priority master: split brain or a late starter. RFC 9568 behaviour: advert at
+        # once and re-announce, so the other side yields and switches' tables point here.
+        self._adver_deadline = now + self.params.adver_int_cs / 100.0
+        actions += [SendAdvert(self.priority), Announce()]
+        self._count("adverts_sent")
+        self._count("lower_master_seen")
+        if now - self._last_lower_master > 3 * self.params.adver_int_cs / 100.0:
+            actions.append(Log("warning", f"lower-priority master {src} ({adv.priority}) seen;"
+                                          " reasserting"))
+            actions.append(Notify("MASTER", "MASTER", reassert=True))
+        self._last_lower_master = now
+        return actions
+
+    # ---- other events -------------------------------------------------------------------
+
+    def _startup(self, now: float) -> list:
+        if self.state is not State.INIT:
+            raise UnexpectedEvent(self.state, Startup())
+        if self.faults:
+            return [self._set_state(State.FAULT, "fault at start: " + ", ".join(sorted(self.faults)),
+                                    now), Notify("FAULT", "INIT")]
+        return self._enter_backup_or_owner(now, "startup")
+
+    def _enter_backup_or_owner(self, now: float, reason: str) -> list:
+        self.preempt_until = now + self.params.preempt_delay
+        if self.params.preempt_delay > 0:
+            self._preempt_deadline = self.preempt_until
+        if self.priority == OWNER_PRIORITY and not self.drained:
+            # RFC 5798 6.4.1: the address owner becomes master at once.
+            return self._become_master(now, reason + " (address owner)")
+        prev = self.state
+        self.master_adver_int_cs = self.params.adver_int_cs
+        self._down_deadline = None if self.drained else now + self.master_down_interval
+        return [self._set_state(State.BACKUP, reason, now), Notify("BACKUP", str(prev))]
+
+    def _become_master(self, now: float, reason: str) -> list:
+        prev = self.state
+        self.master_ip = self.params.local_addr
+        self.master_priority = self.priority
+        self.failback_pending = False
+        self.failback_approved = False
+        self._down_deadline = None
+        self._adver_deadline = now + self.params.adver_int_cs / 100.0
+        self._count("adverts_sent")
+        self._count("became_master")
+        return [self._set_state(State.MASTER, reason, now), SendAdvert(self.priority), AddVips(),
+                Announce(), Notify("MASTER", str(prev))]
+
+    def _leave_master(self) -> list:
+        self._adver_deadline = None
+        self._count("adverts_sent")
+        self._count("priority0_sent")
+        return [SendAdvert(0), RemoveVips()]
+
+    def _shutdown(self, now: float) -> list:
+        prev = self.state
+        actions: list = []
+        if prev is State.MASTER:
+            actions += self._leave_master()
+        self._down_deadline = self._preempt_deadline = None
+        if prev is not State.INIT:
+            actions.insert(0, self._set_state(State.INIT, "shutdown", now))
+            actions.append(Notify("STOP", str(prev)))
+        return actions
+
+    def _fault_changed(self, faults: frozenset[str], now: float) -> list:
+        was = self.faults
+        self.faults = faults
+        if self.state is State.INIT:
+            return []
+        if faults and self.state is not State.FAULT:
+            prev = self.state
+            actions = self._leave_master() if prev is State.MASTER else []
+            self._down_deadline = self._preempt_deadline = None
+            self.master_ip = None
+            actions.insert(0, self._set_state(State.FAULT, "fault: " + ", ".join(sorted(faults)), now))
+            actions.append(Notify("FAULT", str(prev)))
+            return actions
+        if not faults and self.state is State.FAULT:
+            return self._enter_backup_or_owner(now, "fault cleared: " + ", ".join(sorted(was)))
+        return []
+
+    def _priority_changed(self, priority: int, now: float) -> list:
+        if self.params.priority == OWNER_PRIORITY or priority == self.priority:
+            return []
+        old, self.priority = self.priority, priority
+        actions: list = [Log("info", f"effective priority {old} -> {priority}")]
+        if self.state is State.MASTER:
+            # Tell backups at once so one with a now-higher priority can preempt.
+            self._adver_deadline = now + self.params.adver_int_cs / 100.0
+            self._count("adverts_sent")
+            actions.append(SendAdvert(priority))
+        elif self.state is State.BACKUP and self._master_is_lower() and self._can_preempt(now):
+            self._down_deadline = now   # we now outrank the master we know
+        return actions
+
+    def _approve(self, now: float) -> list:
+        if self.state is not State.BACKUP or self.drained:
+            return []
+        self.failback_approved = True
+        if self._master_is_lower():
+            self._down_deadline = now   # take the role in one step
+        return [Log("info", "failback approved by operator")]
+
+    def _drain(self, drained: bool, now: float) -> list:
+        if drained == self.drained:
+            return []
+        self.drained = drained
+        if drained:
+            self.failback_pending = False
+            if self.state is State.MASTER:
+                actions = self._leave_master()
+                self._down_deadline = None
+                self.master_ip = None
+                actions.insert(0, self._set_state(State.BACKUP, "drained by operator", now))
+                actions.append(Notify("BACKUP", "MASTER"))
+                return actions
+            self._down_deadline = None
+            return [Log("info", "drained: will not become master")]
+        if self.state is State.BACKUP:
+            self._down_deadline = now + self.master_down_interval
+        return [Log("info", "undrained")]
+
+    # ---- helpers ------------------------------------------------------------------------
+
+    def _can_preempt(self, now: float) -> bool:
+        return policy.may_preempt(self.params.failback, now, self.preempt_until,
+                                  self.failback_approved, self.drained)
+
+    def _master_is_lower(self) -> bool:
+        return self.master_priority is not None and self.master_priority < self.priority
+
+    def _note_pending(self, now: float) -> list:
+        if self.params.failback != policy.SEMI_AUTO or self.failback_pending or self.drained:
+            return []
+        self.failback_pending = True
+        return [Log("info", f"failback pending: master {self.master_ip} has priority"
+                            f" {self.master_priority} < ours {self.priority};"
+                            f" run 'vipd failback {self.name}' to take the role")]
+
+    def _set_state(self, new: State, reason: str, now: float) -> Transition:
+        """The one place that changes state; the driver logs the Transition as OLD -> NEW (reason)."""
+        old = self.state
+        self.state = new
+        self.since = now
+        self.history.append((now, str(old), str(new), reason))
+        self._count("transitions")
+        return Transition(old, new, reason)
+
+    def _discard(self, reason: Reason) -> list:
+        self._count("discard_" + reason.value)
+        return []
+
+    def _count(self, key: str) -> None:
+        self.counters[key] = self.counters.get(key, 0) + 1
+
+
+def _addr_int(addr: str) -> int:
+    try:
+        return int(ipaddress.ip_address(addr))
+    except ValueError:
+        return 0

@@ -1,0 +1,386 @@
+"""The asyncio driver: the only place that reads the clock and touches the world.
+
+One raw socket per (interface, family) demultiplexed by VRID, one netlink link monitor, one
+timer armed from a heap of the cores' deadlines, and the control socket. Actions returned by the
+cores are carried out in order by ``_apply``.
+"""
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+import signal
+import time
+
+from vipd import config as configmod
+from vipd.control import ControlServer
+from vipd.core import packet
+from vipd.core.events import (
+    AddVips, Announce, DrainChanged, FailbackApproved, FaultChanged, Log, Notify, RemoveVips,
+    SendAdvert, Shutdown, Startup, State, Transition,
+)
+from vipd.hooks import HookQueue
+from vipd.net.announce import Announcer
+from vipd.net.netlink import LinkMonitor, Netlink
+from vipd.net.rawsock import VrrpSocket
+from vipd.runtime import Runtime
+
+log = logging.getLogger("vipd")
+RX_BATCH = 64     # datagrams read per wake-up before timers get a turn
+
+
+class Daemon:
+    def __init__(self, cfg: configmod.Config) -> None:
+        self.config = cfg
+        self.runtimes: dict[str, Runtime] = {}
+        self.rx_errors: dict[str, int] = {}
+        self._demux: dict[tuple[str, int, int], Runtime] = {}
+        self._socks: dict[tuple[str, int], VrrpSocket] = {}
+        self._announcers: dict[str, Announcer] = {}
+        self._hooks: dict[str, HookQueue] = {}
+        self._links: dict[str, bool] = {}
+        self._heap: list = []
+        self._seq = itertools.count()
+        self._timer: asyncio.TimerHandle | None = None
+        self._armed_at: float | None = None
+        self._stop = asyncio.Event()
+
+    # ---- lifecycle ----------------------------------------------------------------------
+
+    async def run(self) -> int:
+        self.loop = asyncio.get_running_loop()
+        self.nl = Netlink()
+        self.linkmon = LinkMonitor()
+        self.loop.add_reader(self.linkmon.fileno(), self._on_link)
+        self.control = ControlServer(self.config.global_.socket, self._control)
+        await self.control.start()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self.loop.add_signal_handler(sig, self._stop.set)
+        self.loop.add_signal_handler(signal.SIGHUP, self.reload)
+        self._remove_leftover_vips(self.config.instances)
+        for cfg in self.config.instances:
+            self._add_instance(cfg)
+        log.info("vipd running: router_id %s, %d instance(s), control socket %s",
+                 self.config.global_.router_id, len(self.runtimes), self.config.global_.socket)
+        await self._stop.wait()
+        log.info("stopping")
+        for name in list(self.runtimes):
+            self._remove_instance(name)
+        await asyncio.gather(*(q.wait_idle(q.timeout + 1) for q in self._hooks.values()))
+        await self.control.close()
+        self.loop.remove_reader(self.linkmon.fileno())
+        self.linkmon.close()
+        self.nl.close()
+        log.info("stopped")
+        return 0
+
+    def _remove_leftover_vips(self, cfgs) -> None:
+        """A crashed run may have left VIPs on interfaces: nobody is announcing them now."""
+        for cfg in cfgs:
+            for vip in cfg.vips:
+                try:
+                    if self.nl.del_vip(cfg.interface, vip):
+                        log.warning("[%s] removed leftover VIP %s from %s", cfg.name, vip,
+                                    cfg.interface)
+                except OSError as e:
+                    log.warning("[%s] cannot check %s for leftover VIPs: %s", cfg.name,
+                                cfg.interface, e)
+
+    def _add_instance(self, cfg: configmod.InstanceConfig) -> None:
+        now = self.loop.time()
+        ifname = cfg.interface
+        local = cfg.unicast_src
+        if local is None:
+            local = (self.nl.primary_ipv4(ifname, [v.ip for v in cfg.vips]) if cfg.family == 4
+                     else self.nl.link_local6(ifname))
+        rt = Runtime(cfg, local or "", now)
+        self.runtimes[cfg.name] = rt
+        key = (ifname, cfg.family)
+        sock = self._socks.get(key)
+        if sock is None:
+            sock = self._socks[key] = VrrpSocket(ifname, cfg.family)
+            self.loop.add_reader(sock.fileno(), self._on_readable, sock, ifname, cfg.family)
+        if rt.multicast:
+            sock.join_multicast()
+        self._demux[(ifname, cfg.family, cfg.vrid)] = rt
+        self._hooks[cfg.name] = HookQueue(cfg.name, cfg.notify.timeout,
+                                          self.config.global_.script_user)
+        if ifname not in self._links:
+            self._links[ifname] = self.nl.link_up(ifname)
+        faults = self._faults(rt)
+        if not local:
+            faults |= {f"no source address on {ifname}"}
+        if faults:
+            rt.core.handle(FaultChanged(frozenset(faults)), now)
+        self._apply(rt, rt.core.handle(Startup(), now))
+
+    def _remove_instance(self, name: str) -> None:
+        rt = self.runtimes.pop(name)
+        self._apply(rt, rt.core.handle(Shutdown(), self.loop.time()))
+        rt.deadline = None
+        key = (rt.cfg.interface, rt.cfg.family)
+        self._demux.pop((*key, rt.cfg.vrid), None)
+        if not any((r.cfg.interface, r.cfg.family) == key for r in self.runtimes.values()):
+            sock = self._socks.pop(key)
+            self.loop.remove_reader(sock.fileno())
+            sock.close()
+
+    def reload(self) -> dict:
+        """SIGHUP: validate first; a bad config changes nothing. Unchanged instances keep state."""
+        path = self.config.path
+        try:
+            new = configmod.load(path)
+        except configmod.ConfigError as e:
+            log.error("reload rejected, running config kept:\n%s", e)
+            return {"ok": False, "error": str(e)}
+        added, removed, changed, unchanged = configmod.diff_instances(self.config, new)
+        for name in sorted(removed | changed):
+            self._remove_instance(name)
+        self.config = new
+        self._remove_leftover_vips([new.instance(n) for n in sorted(added)])
+        for name in sorted(added | changed):
+            self._add_instance(new.instance(name))
+        log.info("reloaded %s: %d added, %d removed, %d changed, %d unchanged", path,
+                 len(added), len(removed), len(changed), len(unchanged))
+        return {"ok": True, "added": sorted(added), "removed": sorted(removed),
+                "changed": sorted(changed), "unchanged": sorted(unchanged)}
+
+    # ---- timers: one asyncio timer for all cores --------------------------------------
+
+    def _touch(self, rt: Runtime) -> None:
+        d = rt.core.next_deadline()
+        if d == rt.deadline:
+            return
+        rt.deadline = d
+        if d is None:
+            return
+        heapq.heappush(self._heap, (d, next(self._seq), rt))
+        if self._armed_at is None or d < self._armed_at:
+            self._arm(d)
+
+    def _arm(self, when: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._armed_at = when
+        self._timer = self.loop.call_at(when, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = self._armed_at = None
+        now = self.loop.time()
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            d, _, rt = heapq.heappop(heap)
+            if rt.deadline != d or self.runtimes.get(rt.name) is not rt:
+                continue      # stale entry: the deadline moved since it was pushed
+            rt.deadline = None
+            self._apply(rt, rt.core.handle_timer(now))
+        while heap and heap[0][2].deadline != heap[0][0]:
+            heapq.heappop(heap)
+        if heap:
+            self._arm(heap[0][0])
+
+    # ---- receive path -------------------------------------------------------------------
+
+    def _on_readable(self, sock: VrrpSocket, ifname: str, family: int) -> None:
+        now = self.loop.time()
+        mcast = packet.MCAST_V4 if family == 4 else packet.MCAST_V6
+        for _ in range(RX_BATCH):
+            try:
+                got = sock.recv()
+            except packet.MalformedPacket as e:
+                self._rx_error(e.reason.value)
+                continue
+            except OSError as e:
+                self._rx_error("socket_error")
+                log.debug("recv on %s: %s", ifname, e)
+                break
+            if got is None:
+                break
+            src, dst, ttl, payload = got
+            rt = self._demux.get((ifname, family, payload[1])) if len(payload) > 1 else None
+            try:
+                adv = packet.decode(payload, src, dst, family)
+            except packet.MalformedPacket as e:
+                if rt is not None:
+                    rt.core.count_discard(e.reason)
+                else:
+                    self._rx_error(e.reason.value)
+                continue
+            if rt is None:
+                self._rx_error("unknown_vrid")
+                continue
+            if family == 4 and adv.version == 3:
+                rt.core.counters["rx_checksum_" + adv.checksum_mode] = \
+                    rt.core.counters.get("rx_checksum_" + adv.checksum_mode, 0) + 1
+            actions = rt.core.on_advert(adv, src, ttl, dst == mcast, now)
+            if actions:
+                self._apply(rt, actions)
+            else:
+                self._touch(rt)
+
+    def _rx_error(self, reason: str) -> None:
+        self.rx_errors[reason] = self.rx_errors.get(reason, 0) + 1
+
+    # ---- links and faults ---------------------------------------------------------------
+
+    def _on_link(self) -> None:
+        try:
+            changes = self.linkmon.read()
+        except OSError as e:
+            log.warning("link monitor: %s", e)
+            return
+        for ifname, up in changes:
+            if self._links.get(ifname) == up:
+                continue
+            self._links[ifname] = up
+            log.info("link %s %s", ifname, "up" if up else "down")
+            for rt in list(self.runtimes.values()):
+                if ifname == rt.cfg.interface or any(
+                        t.name == ifname for t in rt.cfg.track_interfaces):
+                    self._refresh_faults(rt)
+
+    def _faults(self, rt: Runtime) -> set[str]:
+        faults = set()
+        names = [rt.cfg.interface] + [t.name for t in rt.cfg.track_interfaces if t.weight == 0]
+        for name in names:
+            if name not in self._links:
+                self._links[name] = self.nl.link_up(name)
+            if not self._links[name]:
+                faults.add(f"link {name} down")
+        return faults
+
+    def _refresh_faults(self, rt: Runtime) -> None:
+        faults = frozenset(self._faults(rt) | {f for f in rt.core.faults if not f.startswith("link ")})
+        if faults != rt.core.faults:
+            self._apply(rt, rt.core.handle(FaultChanged(faults), self.loop.time()))
+
+    # ---- actions ------------------------------------------------------------------------
+
+    def _apply(self, rt: Runtime, actions: list) -> None:
+        deferred = None
+        for a in actions:
+            t = type(a)
+            if t is SendAdvert:
+                self._send(rt, a.priority)
+            elif t is Transition:
+                log.info("[%s] %s -> %s (%s)", rt.name, a.old, a.new, a.reason)
+            elif t is AddVips or t is Announce:
+                if deferred is not None:
+                    deferred.append(a)
+                elif self._promote_first(rt, actions):
+                    deferred = [a]
+                else:
+                    self._vip_action(rt, a)
+            elif t is RemoveVips:
+                self._vip_action(rt, a)
+            elif t is Notify:
+                self._notify(rt, a, deferred)
+                deferred = None
+            elif t is Log:
+                getattr(log, a.level)("[%s] %s", rt.name, a.message)
+        if deferred:
+            for a in deferred:
+                self._vip_action(rt, a)
+        self._touch(rt)
+
+    @staticmethod
+    def _promote_first(rt: Runtime, actions: list) -> bool:
+        """Promote before announce: with a master hook, VIPs go up after it has finished."""
+        return bool(rt.cfg.notify.master) and any(
+            type(a) is Notify and a.state == "MASTER" and not a.reassert for a in actions)
+
+    def _vip_action(self, rt: Runtime, a) -> None:
+        t = type(a)
+        if t is AddVips:
+            if rt.core.state is not State.MASTER:
+                return     # a deferred add after we already lost the role
+            for vip in rt.cfg.vips:
+                try:
+                    self.nl.add_vip(rt.cfg.interface, vip)
+                except OSError as e:
+                    log.error("[%s] cannot add VIP %s: %s", rt.name, vip, e)
+            rt.vips_on = True
+        elif t is RemoveVips:
+            for vip in rt.cfg.vips:
+                try:
+                    self.nl.del_vip(rt.cfg.interface, vip)
+                except OSError as e:
+                    log.error("[%s] cannot remove VIP %s: %s", rt.name, vip, e)
+            rt.vips_on = False
+        elif t is Announce and rt.core.state is State.MASTER:
+            self._announce(rt, rt.cfg.garp_repeat)
+
+    def _send(self, rt: Runtime, priority: int) -> None:
+        sock = self._socks.get((rt.cfg.interface, rt.cfg.family))
+        if sock is None:
+            return
+        for payload, dst in rt.adverts(priority):
+            try:
+                sock.send(payload, dst, rt.local_addr)
+            except OSError as e:
+                rt.core.counters["send_errors"] = rt.core.counters.get("send_errors", 0) + 1
+                log.debug("[%s] send to %s: %s", rt.name, dst, e)
+
+    def _announce(self, rt: Runtime, remaining: int) -> None:
+        if rt.core.state is not State.MASTER or self.runtimes.get(rt.name) is not rt:
+            return
+        ifname = rt.cfg.interface
+        try:
+            ann = self._announcers.get(ifname)
+            if ann is None:
+                ann = self._announcers[ifname] = Announcer(ifname)
+            frames = rt.announce_frames(self.nl.mac(ifname), self.nl.link_local6(ifname))
+            for frame in frames:
+                ann.send(frame)
+            rt.core.counters["announce_sent"] = rt.core.counters.get("announce_sent", 0) + 1
+        except OSError as e:
+            log.warning("[%s] gratuitous ARP/NA on %s failed: %s", rt.name, ifname, e)
+        if remaining > 1:
+            self.loop.call_later(rt.cfg.garp_interval, self._announce, rt, remaining - 1)
+        elif rt.cfg.garp_refresh > 0:
+            self.loop.call_later(rt.cfg.garp_refresh, self._announce, rt, 1)
+
+    def _notify(self, rt: Runtime, a: Notify, deferred: list | None) -> None:
+        argv = getattr(rt.cfg.notify, a.state.lower(), ())
+        if not argv:
+            return
+        env = rt.hook_env(a.state, a.prev_state)
+        on_done = None
+        if deferred:
+            def on_done(_result, rt=rt, deferred=tuple(deferred)):
+                for d in deferred:
+                    self._vip_action(rt, d)
+        self._hooks[rt.name].submit(a.state, tuple(argv), env, on_done)
+
+    # ---- control ------------------------------------------------------------------------
+
+    def status(self) -> dict:
+        now = self.loop.time()
+        offset = time.time() - now
+        return {"router_id": self.config.global_.router_id,
+                "instances": [rt.status(now, offset) for rt in self.runtimes.values()],
+                "rx_errors": dict(sorted(self.rx_errors.items()))}
+
+    def _control(self, req: dict) -> dict:
+        cmd = req.get("cmd")
+        if cmd == "status":
+            return {"ok": True, "status": self.status()}
+        if cmd == "reload":
+            return self.reload()
+        if cmd in ("failback", "drain", "undrain"):
+            rt = self.runtimes.get(req.get("instance", ""))
+            if rt is None:
+                return {"ok": False, "error": f"no instance {req.get('instance')!r};"
+                                              f" have {sorted(self.runtimes)}"}
+            if cmd == "failback":
+                ev = FailbackApproved()
+            else:
+                ev = DrainChanged(cmd == "drain")
+            self._apply(rt, rt.core.handle(ev, self.loop.time()))
+            return {"ok": True, "state": str(rt.core.state)}
+        return {"ok": False, "error": f"unknown command {cmd!r}"}
+
+
+async def main(cfg: configmod.Config) -> int:
+    return await Daemon(cfg).run()

@@ -1,0 +1,93 @@
+"""One configured instance as the driver sees it: config + core + the bytes it sends.
+
+Adverts are encoded once per priority and re-sent; GARP/NA frames are built once per VIP.
+"""
+from __future__ import annotations
+
+import logging
+
+from vipd.config import InstanceConfig
+from vipd.core import packet
+from vipd.core.instance import Instance, RouterParams
+from vipd.net import announce
+
+log = logging.getLogger("vipd")
+
+
+class Runtime:
+    def __init__(self, cfg: InstanceConfig, local_addr: str, now: float) -> None:
+        self.cfg = cfg
+        self.name = cfg.name
+        self.local_addr = local_addr
+        self.vip_addrs = tuple(str(v.ip) for v in cfg.vips)
+        auth_data = packet.password_bytes(cfg.auth_pass) if cfg.auth_pass else b""
+        self.core = Instance(cfg.name, RouterParams(
+            vrid=cfg.vrid, priority=cfg.priority, version=cfg.version,
+            adver_int_cs=cfg.adver_int_cs, family=cfg.family, vips=self.vip_addrs,
+            local_addr=local_addr, unicast_peers=tuple(cfg.unicast_peers),
+            auth_type=1 if cfg.auth_pass else 0, auth_data=auth_data,
+            failback=cfg.failback, preempt_delay=cfg.preempt_delay), now)
+        self._auth_data = auth_data
+        self.multicast = not cfg.unicast_peers
+        self.dsts = (tuple(cfg.unicast_peers) if cfg.unicast_peers
+                     else (packet.MCAST_V4 if cfg.family == 4 else packet.MCAST_V6,))
+        self._adverts: dict[int, tuple[tuple[bytes, str], ...]] = {}
+        self._frames: tuple[bytes, ...] | None = None
+        self.deadline: float | None = None    # what the driver's heap holds for us
+        self.vips_on = False
+        self.checks_state: dict[str, dict] = {}
+
+    def adverts(self, priority: int) -> tuple[tuple[bytes, str], ...]:
+        """(payload, dst) pairs for this priority, encoded on first use."""
+        cached = self._adverts.get(priority)
+        if cached is None:
+            adv = packet.Advert(version=self.cfg.version, vrid=self.cfg.vrid, priority=priority,
+                                adver_int_cs=self.cfg.adver_int_cs, addresses=self.vip_addrs,
+                                family=self.cfg.family, auth_type=1 if self._auth_data else 0,
+                                auth_data=self._auth_data)
+            cached = tuple((packet.encode(adv, self.local_addr, dst, self.cfg.checksum), dst)
+                           for dst in self.dsts)
+            self._adverts[priority] = cached
+        return cached
+
+    def announce_frames(self, mac: bytes, link_local6: str | None) -> tuple[bytes, ...]:
+        if self._frames is None:
+            frames = []
+            for vip in self.cfg.vips:
+                if vip.version == 4:
+                    frames.append(announce.garp_frame(mac, str(vip.ip)))
+                else:
+                    frames.append(announce.unsolicited_na_frame(
+                        mac, str(vip.ip), link_local6 or str(vip.ip)))
+            self._frames = tuple(frames)
+        return self._frames
+
+    def hook_env(self, state: str, prev: str) -> dict[str, str]:
+        c = self.core
+        return {
+            "VIPD_INSTANCE": self.name, "VIPD_VRID": str(self.cfg.vrid), "VIPD_STATE": state,
+            "VIPD_PREV_STATE": prev, "VIPD_PRIORITY": str(c.priority),
+            "VIPD_INTERFACE": self.cfg.interface,
+            "VIPD_VIPS": " ".join(str(v) for v in self.cfg.vips),
+            "VIPD_MASTER_IP": c.master_ip or "",
+            "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        }
+
+    def status(self, now: float, wall_offset: float) -> dict:
+        c = self.core
+        return {
+            "name": self.name, "vrid": self.cfg.vrid, "interface": self.cfg.interface,
+            "family": self.cfg.family, "version": self.cfg.version,
+            "state": str(c.state), "priority": self.cfg.priority, "effective_priority": c.priority,
+            "master_ip": c.master_ip, "local_addr": self.local_addr,
+            "vips": [str(v) for v in self.cfg.vips], "vips_on": self.vips_on,
+            "failback": self.cfg.failback, "failback_pending": c.failback_pending,
+            "drained": c.drained, "faults": sorted(c.faults),
+            "checks": self.checks_state, "counters": dict(sorted(c.counters.items())),
+            "since": round(c.since + wall_offset, 3),
+            "advert_interval": self.cfg.adver_int_cs / 100,
+            "master_down_interval": round(c.master_down_interval, 6),
+            "transitions": [{"time": round(t + wall_offset, 3), "from": a, "to": b, "reason": r}
+                            for t, a, b, r in c.history],
+        }
+
