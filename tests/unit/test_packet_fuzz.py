@@ -1,0 +1,176 @@
+"""Property tests: whatever bytes arrive, the codec answers with an Advert or MalformedPacket.
+
+A daemon that decodes every packet on the wire must never crash on one; and anything it accepts
+must be something it could have sent itself.
+"""
+import ipaddress
+import struct
+
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+from scapy.utils import checksum as scapy_checksum
+
+from vipd.core.packet import (
+    CHECKSUM_MODES, MCAST_V4, MCAST_V6, VRRP_PROTO, Advert, MalformedPacket, checksum16, decode,
+    encode, split_ipv4,
+)
+
+FUZZ = settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+ipv4s = st.ip_addresses(v=4).map(str)
+ipv6s = st.ip_addresses(v=6).map(str)
+bytes_ = st.integers(0, 255)
+
+
+@st.composite
+def endpoints(draw, family):
+    """(src, dst): multicast or unicast destination, as the driver would pass them."""
+    addrs, group = (ipv4s, MCAST_V4) if family == 4 else (ipv6s, MCAST_V6)
+    return draw(addrs), draw(st.one_of(st.just(group), addrs))
+
+
+@st.composite
+def sent_adverts(draw, families=(4, 6)):
+    """(advert, src, dst, checksum mode, payload) for any advert encode accepts."""
+    family = draw(st.sampled_from(families))
+    version = 3 if family == 6 else draw(st.sampled_from([2, 3]))
+    if version == 3:
+        interval, auth_type, auth_data = draw(st.integers(1, 0x0FFF)), 0, b""
+    else:
+        interval = 100 * draw(st.integers(1, 255))
+        auth_type, auth_data = draw(bytes_), draw(st.binary(min_size=8, max_size=8))
+    addresses = tuple(draw(st.lists(ipv4s if family == 4 else ipv6s, min_size=1, max_size=12)))
+    advert = Advert(version, draw(bytes_), draw(bytes_), interval, addresses, family,
+                    auth_type, auth_data)
+    src, dst = draw(endpoints(family))
+    mode = draw(st.sampled_from(CHECKSUM_MODES))
+    return advert, src, dst, mode, encode(advert, src, dst, mode)
+
+
+@st.composite
+def mutated(draw, data):
+    """`data` with a few bytes changed, cut short, or with bytes appended."""
+    data = bytearray(data)
+    kind = draw(st.sampled_from(["flip", "truncate", "extend", "flip+truncate"]))
+    if "flip" in kind:
+        for _ in range(draw(st.integers(1, 3))):
+            data[draw(st.integers(0, len(data) - 1))] = draw(bytes_)
+    if "truncate" in kind:
+        data = data[:draw(st.integers(0, len(data)))]
+    if kind == "extend":
+        data += draw(st.binary(min_size=1, max_size=20))
+    return bytes(data)
+
+
+def assert_reencodes(advert, payload, src, dst):
+    """An accepted payload comes back byte for byte, bar v3's reserved bits (zero on send)."""
+    out = encode(advert, src, dst, advert.checksum_mode)
+    again = decode(out, src, dst, advert.family)
+    assert again == advert and again.checksum_mode == advert.checksum_mode
+    sent = bytearray(payload)
+    if advert.version == 3:
+        sent[4] &= 0x0F
+    assert (out[:6], out[8:]) == (bytes(sent[:6]), bytes(sent[8:]))
+    if sent == payload:
+        assert out == payload
+
+
+def decode_or_malformed(payload, src, dst, family):
+    try:
+        advert = decode(payload, src, dst, family)
+    except MalformedPacket as exc:
+        event(f"rejected: {exc.reason}")   # --hypothesis-show-statistics shows the mix
+        return None
+    event("accepted")
+    assert_reencodes(advert, payload, src, dst)
+    return advert
+
+
+@FUZZ
+@given(sent_adverts())
+def test_every_encodable_advert_decodes_to_itself(case):
+    advert, src, dst, mode, payload = case
+    got = decode(payload, src, dst, advert.family)
+    assert got == advert
+    if advert.version == 2:
+        assert got.checksum_mode == "vrrp-only"
+    elif advert.family == 6:
+        assert got.checksum_mode == "pseudo-header"
+    else:   # both variants agree only when the pseudo-header sums to zero; then the first wins
+        both = encode(advert, src, dst, "pseudo-header") == encode(advert, src, dst, "vrrp-only")
+        assert got.checksum_mode == ("pseudo-header" if both else mode)
+
+
+@FUZZ
+@given(st.binary(max_size=120), st.sampled_from([4, 6]), st.data())
+def test_random_bytes_never_crash_decode(payload, family, data):
+    src, dst = data.draw(endpoints(family))
+    decode_or_malformed(payload, src, dst, family)
+
+
+def pseudo_header(src, dst, length, family):
+    """IPv4 (RFC 768) or IPv6 (RFC 8200 8.1) pseudo-header for protocol 112."""
+    addrs = ipaddress.ip_address(src).packed + ipaddress.ip_address(dst).packed
+    if family == 4:
+        return addrs + struct.pack("!xBH", VRRP_PROTO, length)
+    return addrs + struct.pack("!I3xB", length, VRRP_PROTO)
+
+
+def with_checksum(payload, src, dst, family, variant):
+    """`payload` with its checksum recomputed by scapy, so the checks after it get a say."""
+    if len(payload) < 8:
+        return payload
+    zeroed = payload[:6] + b"\0\0" + payload[8:]
+    prefix = pseudo_header(src, dst, len(payload), family) if variant == "pseudo-header" else b""
+    return payload[:6] + struct.pack("!H", scapy_checksum(prefix + zeroed)) + payload[8:]
+
+
+@FUZZ
+@given(st.data())
+def test_mutated_adverts_never_crash_decode(data):
+    advert, src, dst, _, payload = data.draw(sent_adverts())
+    payload = data.draw(mutated(payload))
+    variant = data.draw(st.sampled_from(("as mutated",) + CHECKSUM_MODES))
+    if variant != "as mutated":
+        payload = with_checksum(payload, src, dst, advert.family, variant)
+    decode_or_malformed(payload, src, dst, advert.family)
+
+
+@FUZZ
+@given(st.binary(max_size=120))
+def test_random_bytes_never_crash_split_ipv4(datagram):
+    try:
+        src, dst, ttl, payload = split_ipv4(datagram)
+    except MalformedPacket:
+        return
+    header_len = (datagram[0] & 0x0F) * 4
+    assert payload == datagram[header_len:struct.unpack_from("!H", datagram, 2)[0]]
+    assert 0 <= ttl <= 255
+    decode_or_malformed(payload, src, dst, 4)
+
+
+def _datagram(payload, src, dst, options):
+    header_len = 20 + len(options)
+    return struct.pack("!BBHHHBBH4s4s", 0x40 | header_len // 4, 0xC0, header_len + len(payload),
+                       0, 0, 255, VRRP_PROTO, 0, bytes(map(int, src.split("."))),
+                       bytes(map(int, dst.split(".")))) + options + payload
+
+
+@FUZZ
+@given(st.data())
+def test_mutated_datagrams_never_crash_split_and_decode(data):
+    advert, src, dst, _, payload = data.draw(sent_adverts(families=(4,)))
+    options = data.draw(st.sampled_from([b"", bytes([148, 4, 0, 0]), bytes(40)]))
+    datagram = _datagram(payload, src, dst, options)
+    assert split_ipv4(datagram) == (src, dst, 255, payload)
+    try:
+        src, dst, _, payload = split_ipv4(data.draw(mutated(datagram)))
+    except MalformedPacket:
+        return
+    decode_or_malformed(payload, src, dst, 4)
+
+
+@FUZZ
+@given(st.binary(max_size=64))
+def test_checksum16_agrees_with_scapy(data):
+    assert checksum16(data) == scapy_checksum(data)

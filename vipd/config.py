@@ -1,0 +1,656 @@
+"""vipd's configuration: TOML -> frozen dataclasses.
+
+Validation never stops at the first mistake: ``vipd check-config`` must show an operator every
+error at once, each with its file, key path (``instance[0].priority``) and what was expected vs
+got. Parsers therefore report problems as ``(relative key, reason)`` pairs that the enclosing table
+prefixes with its own key; nothing raises until the whole document has been read.
+
+Whether programs exist or may be executed is not checked here: that depends on the host the
+config is deployed to, not on the file.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import ipaddress
+import json
+import math
+import re
+import socket
+import tomllib
+import types
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
+
+
+# ---- public types ---------------------------------------------------------------------------
+
+
+class ConfigIssue(NamedTuple):
+    file: str
+    key: str        # "" when the issue is about the whole file (unreadable, not UTF-8)
+    reason: str
+
+    def __str__(self) -> str:
+        if not self.key:
+            return f"{self.file}: {self.reason}"
+        return f"{self.file}: {self.key}: {self.reason}"
+
+
+class ConfigError(Exception):
+    def __init__(self, issues: list[ConfigIssue]):
+        super().__init__(issues)
+        self.issues = issues
+
+    def __str__(self) -> str:
+        return "\n".join(str(issue) for issue in self.issues)
+
+
+@dataclass(frozen=True)
+class CheckConfig:
+    name: str
+    command: tuple[str, ...]
+    interval: float = 1.0
+    timeout: float = 1.0
+    rise: int = 2
+    fall: int = 2
+    weight: int = 0
+
+
+@dataclass(frozen=True)
+class TrackCheck:
+    name: str
+    weight: int | None = None       # None: use the check's own weight
+
+
+@dataclass(frozen=True)
+class TrackInterface:
+    name: str
+    weight: int = 0                 # 0: link down puts the instance in FAULT
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    master: tuple[str, ...] = ()
+    backup: tuple[str, ...] = ()
+    fault: tuple[str, ...] = ()
+    stop: tuple[str, ...] = ()
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class InstanceConfig:
+    name: str
+    interface: str
+    vrid: int
+    priority: int = 100
+    version: int = 3
+    advert_interval: float = 1.0
+    vips: tuple[IPInterface, ...] = ()
+    family: int = 4
+    failback: str = "auto"
+    preempt_delay: float = 0.0
+    track_checks: tuple[TrackCheck, ...] = ()
+    track_interfaces: tuple[TrackInterface, ...] = ()
+    failback_gate: tuple[str, ...] = ()
+    unicast_peers: tuple[str, ...] = ()
+    unicast_src: str | None = None
+    auth_pass: str | None = None
+    checksum: str = "pseudo-header"
+    garp_repeat: int = 5
+    garp_interval: float = 0.05
+    garp_refresh: float = 0.0
+    notify: NotifyConfig = NotifyConfig()
+
+    @property
+    def adver_int_cs(self) -> int:
+        """Advertisement interval in centiseconds, the unit of the VRRPv3 header field."""
+        return round(self.advert_interval * 100)
+
+
+@dataclass(frozen=True)
+class GlobalConfig:
+    router_id: str = dataclasses.field(default_factory=socket.gethostname)
+    socket: str = "/run/vipd/vipd.sock"
+    script_user: str | None = None
+    log_level: str = "info"
+
+
+@dataclass(frozen=True)
+class Config:
+    path: str
+    global_: GlobalConfig
+    checks: Mapping[str, CheckConfig]
+    instances: tuple[InstanceConfig, ...]
+
+    def instance(self, name: str) -> InstanceConfig:
+        for inst in self.instances:
+            if inst.name == name:
+                return inst
+        raise KeyError(f"no instance named {name!r}")
+
+
+# ---- problem reporting ----------------------------------------------------------------------
+
+Problem = tuple[str, str]               # (key path relative to the table being read, reason)
+
+
+class _Bad(Exception):
+    """A value failed validation; carries one or more problems relative to that value's key."""
+
+    def __init__(self, reason: str | list[Problem]):
+        super().__init__(reason)
+        self.problems: list[Problem] = [("", reason)] if isinstance(reason, str) else reason
+
+    def under(self, key: str) -> list[Problem]:
+        """These problems as seen from the table that holds the bad value at ``key``."""
+        return [(_join(key, rel), why) for rel, why in self.problems]
+
+
+_BAD = object()         # stands in for a value that failed (and was reported) so checks go on
+_REQUIRED = object()
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _key(key: str) -> str:
+    """Spell a key the way TOML would, so a path can be pasted back into the file."""
+    return key if _BARE_KEY.fullmatch(key) else json.dumps(key)
+
+
+def _join(prefix: str, rel: str) -> str:
+    if not prefix:
+        return rel
+    if not rel:
+        return prefix
+    return prefix + rel if rel.startswith("[") else f"{prefix}.{rel}"
+
+
+def _show(value: Any) -> str:
+    """Render a got-value for a message, in TOML terms."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value if len(value) <= 60 else value[:57] + "...")
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    return f"a {type(value).__name__}"       # TOML dates and times
+
+
+def _did_you_mean(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1)
+    return f"; did you mean {_show(close[0])}?" if close else ""
+
+
+class _Table:
+    """Reads one TOML table into the fields of a dataclass, collecting problems.
+
+    Absent optional keys take the dataclass's default; every key not asked for is reported as
+    unknown once ``finish()`` runs.
+    """
+
+    def __init__(self, raw: Any, cls: type, what: str = "a table"):
+        self.cls = cls
+        self.values: dict[str, Any] = {}
+        self.problems: list[Problem] = []
+        self._asked: list[str] = []
+        self.raw = raw if isinstance(raw, dict) else {}
+        self._not_a_table = not isinstance(raw, dict)   # then its keys are not missing, just unseen
+        if self._not_a_table:
+            self.problems.append(("", f"must be {what}, got {_show(raw)}"))
+
+    def get(self, key: str, parse: Callable[[Any], Any], default: Any = None) -> Any:
+        self._asked.append(key)
+        if key not in self.raw:
+            if default is _REQUIRED:
+                if not self._not_a_table:
+                    self.problem(key, "required key is missing")
+                value = _BAD
+            else:
+                value = self._default(key) if default is None else default
+        else:
+            try:
+                value = parse(self.raw[key])
+            except _Bad as bad:
+                self.problems += bad.under(_key(key))
+                value = _BAD
+        self.values[key] = value
+        return value
+
+    def problem(self, key: str, reason: str) -> None:
+        self.problems.append((_key(key), reason))
+
+    def finish(self) -> None:
+        for key in self.raw:
+            if key not in self._asked:
+                self.problem(key, "unknown key" + _did_you_mean(key, self._asked))
+
+    def ok(self, *keys: str) -> bool:
+        """True when all these keys were read without error (so cross-checks may use them)."""
+        return all(self.values.get(k, _BAD) is not _BAD for k in keys)
+
+    def build(self, **extra: Any) -> Any:
+        """The dataclass; raises _Bad with every problem of this table, unknown keys included."""
+        self.finish()
+        if self.problems:
+            raise _Bad(self.problems)
+        return self.cls(**self.values, **extra)
+
+    def _default(self, key: str) -> Any:
+        f = self.cls.__dataclass_fields__[key]
+        if f.default_factory is not dataclasses.MISSING:
+            return f.default_factory()
+        return f.default
+
+
+# ---- value parsers: each takes the raw TOML value and returns it converted or raises _Bad ----
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _integer(lo: int, hi: int | None = None) -> Callable[[Any], int]:
+    want = f"an integer {lo}..{hi}" if hi is not None else f"an integer >= {lo}"
+
+    def parse(value: Any) -> int:
+        if not _is_int(value) or value < lo or (hi is not None and value > hi):
+            raise _Bad(f"must be {want}, got {_show(value)}")
+        return value
+    return parse
+
+
+def _seconds(lo: float, hi: float | None = None, lo_open: bool = False) -> Callable[[Any], float]:
+    if hi is not None:
+        want = f"a number of seconds {lo:g}..{hi:g}"
+    else:
+        want = f"a number of seconds {'>' if lo_open else '>='} {lo:g}"
+
+    def parse(value: Any) -> float:
+        if not (_is_int(value) or isinstance(value, float)) or not math.isfinite(value):
+            raise _Bad(f"must be {want}, got {_show(value)}")
+        below = value <= lo if lo_open else value < lo
+        if below or (hi is not None and value > hi):
+            raise _Bad(f"must be {want}, got {_show(value)}")
+        return float(value)
+    return parse
+
+
+def _choice(*allowed: Any) -> Callable[[Any], Any]:
+    want = ", ".join(_show(a) for a in allowed[:-1]) + f" or {_show(allowed[-1])}"
+
+    def parse(value: Any) -> Any:
+        # type() match so that true is not taken for 1, nor 3.0 for 3
+        if not any(type(value) is type(a) and value == a for a in allowed):
+            raise _Bad(f"must be {want}, got {_show(value)}")
+        return value
+    return parse
+
+
+def _string(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise _Bad(f"must be a non-empty string, got {_show(value)}")
+    return value
+
+
+_NAME = re.compile(r"[A-Za-z0-9_.-]{1,32}")
+
+
+def _name(value: Any) -> str:
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
+        raise _Bad(f"must be 1..32 characters of A-Z a-z 0-9 _ . -, got {_show(value)}")
+    return value
+
+
+def _ifname(value: Any) -> str:
+    # the kernel's dev_valid_name(): below IFNAMSIZ (16), no '/', ':' or whitespace
+    if (not isinstance(value, str) or not 0 < len(value) < 16 or value in (".", "..")
+            or re.search(r"[/:\s]", value)):
+        raise _Bad(f"must be a Linux interface name (1..15 characters, no / : or spaces), "
+                   f"got {_show(value)}")
+    return value
+
+
+def _abs_path(value: Any) -> str:
+    if not isinstance(value, str) or not value.startswith("/"):
+        raise _Bad(f"must be an absolute path, got {_show(value)}")
+    return value
+
+
+def _array(parse_item: Callable[[Any], Any], unique: Callable[[Any], Any] | None = None,
+           nonempty: bool = False, what: str = "an array") -> Callable[[Any], tuple]:
+    """An array parsed item by item; problems are reported at ``[i]``. ``unique`` gives the
+    identity under which two items count as the same (a repeat is a problem)."""
+
+    def parse(value: Any) -> tuple:
+        if not isinstance(value, list) or (nonempty and not value):
+            raise _Bad(f"must be {what}, got {_show(value) if value != [] else 'an empty array'}")
+        items, problems, seen = [], [], {}
+        for i, raw in enumerate(value):
+            try:
+                item = parse_item(raw)
+            except _Bad as bad:
+                problems += bad.under(f"[{i}]")
+                continue
+            ident = unique(item) if unique else None
+            if ident is not None and ident in seen:
+                problems.append((f"[{i}]", f"{_show(str(ident))} is listed twice "
+                                           f"(also at [{seen[ident]}])"))
+                continue
+            seen.setdefault(ident, i)
+            items.append(item)
+        if problems:
+            raise _Bad(problems)
+        return tuple(items)
+    return parse
+
+
+def _argv_item(value: Any) -> str:
+    if not isinstance(value, str):
+        raise _Bad(f"must be a string, got {_show(value)}")
+    return value
+
+
+def _argv(value: Any) -> tuple[str, ...]:
+    """A command as an argv list (run without a shell): the program must be an absolute path so
+    that what runs does not depend on the daemon's PATH."""
+    argv = _array(_argv_item, nonempty=True,
+                  what="a non-empty array of strings (program and arguments)")(value)
+    if not argv[0].startswith("/"):
+        raise _Bad([("[0]", f"the program must be an absolute path, got {_show(argv[0])}")])
+    return argv
+
+
+def _plain_address(value: Any) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    try:
+        if not isinstance(value, str) or "%" in value:
+            raise ValueError
+        addr = ipaddress.ip_address(value)
+    except ValueError:
+        raise _Bad(f"must be an IPv4 or IPv6 address, got {_show(value)}") from None
+    if addr.is_multicast or addr.is_unspecified or addr.is_loopback:
+        raise _Bad(f"must be a unicast address, got {_show(value)}")
+    return addr
+
+
+def _vip(value: Any) -> IPInterface:
+    try:
+        # no "%scope": the instance's interface is the scope of a link-local VIP
+        if not isinstance(value, str) or "%" in value:
+            raise ValueError
+        vip = ipaddress.ip_interface(value)
+    except ValueError:
+        raise _Bad("must be an address with optional prefix length like \"198.51.100.100/24\", "
+                   f"got {_show(value)}") from None
+    _plain_address(str(vip.ip))
+    return vip
+
+
+def _in_family(family: int | None, parse: Callable[[Any], Any],
+               what: str) -> Callable[[Any], Any]:
+    """Wrap an address parser so that it also insists on one address family."""
+    def parse_in_family(raw: Any) -> Any:
+        item = parse(raw)
+        if family is not None and item.version != family:
+            raise _Bad(f"{_show(raw)} is IPv{item.version} but {what} IPv{family}; "
+                       "use one instance per address family")
+        return item
+    return parse_in_family
+
+
+def _first_family(raw_vips: Any) -> int | None:
+    """The family an instance is of: that of its first valid VIP (later ones must match it)."""
+    for raw in raw_vips if isinstance(raw_vips, list) else ():
+        try:
+            return _vip(raw).version
+        except _Bad:
+            continue
+    return None
+
+
+# ---- sections -------------------------------------------------------------------------------
+
+
+def _tracked(cls: type, name_parse: Callable[[Any], str],
+             weight_parse: Callable[[Any], int]) -> Callable[[Any], Any]:
+    """A track_checks / track_interfaces entry: a bare name, or {name = ..., weight = ...}."""
+    def parse(value: Any) -> Any:
+        if isinstance(value, str):
+            return cls(name=name_parse(value))
+        t = _Table(value, cls, "a name or an inline table {name = ..., weight = ...}")
+        t.get("name", name_parse, _REQUIRED)
+        t.get("weight", weight_parse)
+        return t.build()
+    return parse
+
+
+def _check_ref(defined: list[str] | None) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        name = _string(value)
+        if defined is not None and name not in defined:
+            raise _Bad(f"no check {_show(name)} is defined in [checks]"
+                       + _did_you_mean(name, defined))
+        return name
+    return parse
+
+
+def _notify(raw: Any) -> NotifyConfig:
+    t = _Table(raw, NotifyConfig)
+    for hook in ("master", "backup", "fault", "stop"):
+        t.get(hook, _argv)
+    t.get("timeout", _seconds(0, lo_open=True))
+    return t.build()
+
+
+def _check(name: str, raw: Any) -> CheckConfig:
+    t = _Table(raw, CheckConfig)
+    try:
+        _name(name)
+    except _Bad as bad:
+        t.problems.append(("", "check name " + bad.problems[0][1]))
+    t.get("command", _argv, _REQUIRED)
+    t.get("interval", _seconds(0, lo_open=True))
+    t.get("timeout", _seconds(0, lo_open=True))
+    t.get("rise", _integer(1))
+    t.get("fall", _integer(1))
+    t.get("weight", _integer(-254, 254))
+    return t.build(name=name)
+
+
+def _checks(raw: Any) -> Mapping[str, CheckConfig]:
+    if not isinstance(raw, dict):
+        raise _Bad(f"must be a table of [checks.NAME] tables, got {_show(raw)}")
+    checks, problems = {}, []
+    for name, body in raw.items():
+        try:
+            checks[name] = _check(name, body)
+        except _Bad as bad:
+            problems += bad.under(_key(name))
+    if problems:
+        raise _Bad(problems)
+    return types.MappingProxyType(checks)
+
+
+def _global(raw: Any) -> GlobalConfig:
+    t = _Table(raw, GlobalConfig)
+    t.get("router_id", _string)
+    t.get("socket", _abs_path)
+    t.get("script_user", _string)
+    t.get("log_level", _choice("debug", "info", "warning", "error"))
+    return t.build()
+
+
+def _garp_refresh(value: Any) -> float:
+    seconds = _seconds(0, 86400)(value)
+    if 0 < seconds < 1:
+        raise _Bad(f"must be 0 (off) or 1..86400 seconds, got {_show(value)}")
+    return seconds
+
+
+def _advert_interval_for(version: int, interval: float) -> str | None:
+    """Why the interval cannot be encoded in this version's header, or None if it can."""
+    if version == 3:
+        # a 12-bit field of centiseconds (RFC 5798 5.2.7)
+        cs = interval * 100
+        if not 1 <= round(cs) <= 4095 or abs(cs - round(cs)) > 1e-6:
+            return f"must be 0.01..40.95 seconds in steps of 0.01 for version 3, got {interval:g}"
+    elif interval != int(interval) or not 1 <= interval <= 255:
+        # an 8-bit field of whole seconds (RFC 3768 5.3.7)
+        return f"must be whole seconds 1..255 for version 2, got {interval:g}"
+    return None
+
+
+def _instance(raw: Any, check_names: list[str] | None) -> _Table:
+    """Read one [[instance]]; the table is returned (not built) so that the caller can compare
+    instances with each other even when one of them has errors."""
+    t = _Table(raw, InstanceConfig)
+    family = _first_family(t.raw.get("vips"))
+    t.get("name", _name, _REQUIRED)
+    t.get("interface", _ifname, _REQUIRED)
+    t.get("vrid", _integer(1, 255), _REQUIRED)
+    t.get("priority", _integer(1, 255))
+    version = t.get("version", _choice(2, 3))
+    interval = t.get("advert_interval", _seconds(0, lo_open=True))
+    t.get("vips", _array(_in_family(family, _vip, "the first VIP is"), unique=lambda v: v.ip,
+                         nonempty=True, what="a non-empty array of addresses"), _REQUIRED)
+    t.get("failback", _choice("auto", "semi-auto", "none"))
+    t.get("preempt_delay", _seconds(0, 3600))
+    t.get("track_checks", _array(_tracked(TrackCheck, _check_ref(check_names),
+                                          _integer(-254, 254)), unique=lambda tc: tc.name))
+    t.get("track_interfaces", _array(_tracked(TrackInterface, _ifname, _integer(-254, 254)),
+                                     unique=lambda ti: ti.name))
+    t.get("failback_gate", _array(_check_ref(check_names), unique=str))
+    peers = t.get("unicast_peers", _array(_in_family(family, _plain_address, "the VIPs are"),
+                                              unique=str))
+    src = t.get("unicast_src", _in_family(family, _plain_address, "the VIPs are"))
+    auth = t.get("auth_pass", _string)
+    checksum = t.get("checksum", _choice("pseudo-header", "vrrp-only"))
+    t.get("garp_repeat", _integer(1, 100))
+    t.get("garp_interval", _seconds(0, 10))
+    t.get("garp_refresh", _garp_refresh)
+    t.get("notify", _notify)
+
+    if t.ok("version", "advert_interval"):
+        if reason := _advert_interval_for(version, interval):
+            t.problem("advert_interval", reason)
+    if version == 2 and family == 6:
+        t.problem("version", "IPv6 VIPs need VRRP version 3, got 2")
+    if auth is not None and auth is not _BAD:
+        if version == 3:
+            t.problem("auth_pass", "only valid with version = 2 (VRRPv3 has no authentication)")
+        elif len(auth.encode()) > 8:
+            t.problem("auth_pass", f"must be 1..8 bytes, got {len(auth.encode())} bytes")
+    if checksum == "vrrp-only" and family == 6:
+        t.problem("checksum", '"vrrp-only" applies to VRRPv3 over IPv4; '
+                              "IPv6 always uses the pseudo-header")
+    if peers is not _BAD:
+        t.values["unicast_peers"] = tuple(str(p) for p in peers)
+    if src is not _BAD and src is not None:
+        t.values["unicast_src"] = str(src)
+    t.values["family"] = family or 4
+    return t
+
+
+def _instances(raw: Any, check_names: list[str] | None) -> tuple[InstanceConfig, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise _Bad("must be one or more [[instance]] tables, got "
+                   + (_show(raw) if raw != [] else "none"))
+    tables = [_instance(item, check_names) for item in raw]
+    names: dict[str, int] = {}
+    vrids: dict[tuple, int] = {}
+    for i, t in enumerate(tables):
+        if t.ok("name"):
+            name = t.values["name"]
+            if name in names:
+                t.problem("name", f"{_show(name)} is already the name of instance[{names[name]}]")
+            names.setdefault(name, i)
+        if t.ok("interface", "vrid", "vips"):
+            # RFC 5798 allows one VRID per interface and family: IPv4 and IPv6 routers are apart
+            where = (t.values["interface"], t.values["vrid"], t.values["family"])
+            if where in vrids:
+                t.problem("vrid", f"VRID {where[1]} on {where[0]} (IPv{where[2]}) is already used "
+                                  f"by instance[{vrids[where]}]")
+            vrids.setdefault(where, i)
+    built, problems = [], []
+    for i, t in enumerate(tables):
+        try:
+            built.append(t.build())
+        except _Bad as bad:
+            problems += bad.under(f"[{i}]")
+    if problems:
+        raise _Bad(problems)
+    return tuple(built)
+
+
+# ---- entry points ---------------------------------------------------------------------------
+
+
+def loads(text: str, path: str = "<string>") -> Config:
+    """Parse and validate a config document; raise ConfigError listing every problem."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError([_syntax_issue(path, str(e))]) from None
+    raw_checks = doc.get("checks", {})
+    check_names = list(raw_checks) if isinstance(raw_checks, dict) else None
+    t = _Table(doc, Config)
+    t.get("global", _global, GlobalConfig())
+    t.get("checks", _checks, types.MappingProxyType({}))
+    if "instance" not in doc:
+        t.problem("instance", "missing: a config needs at least one [[instance]] table")
+    t.get("instance", lambda raw: _instances(raw, check_names), ())
+    t.finish()
+    if t.problems:
+        raise ConfigError([ConfigIssue(path, key, reason) for key, reason in t.problems])
+    return Config(path=path, global_=t.values["global"], checks=t.values["checks"],
+                  instances=t.values["instance"])
+
+
+def load(path: str) -> Config:
+    """Read and validate the config file at ``path``; raise ConfigError listing every problem."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise ConfigError([ConfigIssue(path, "", f"cannot read: {e.strerror or e}")]) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError([ConfigIssue(path, "", f"not UTF-8 text (byte {e.start})")]) from None
+    return loads(text, path)
+
+
+def _syntax_issue(path: str, message: str) -> ConfigIssue:
+    # tomllib (3.11) gives the position only inside the message: "... (at line 3, column 5)"
+    m = re.fullmatch(r"(.*) \(at (line \d+, column \d+|end of document)\)", message, re.S)
+    if not m:
+        return ConfigIssue(path, "", f"TOML syntax error: {message}")
+    return ConfigIssue(path, m[2], f"TOML syntax error: {m[1]}")
+
+
+def diff_instances(old: Config, new: Config) -> tuple[set[str], set[str], set[str], set[str]]:
+    """(added, removed, changed, unchanged) instance names between two configs, for reload.
+
+    An instance is changed also when only the definition of a check it uses changed, since the
+    check runner and the priority it feeds must be rebuilt.
+    """
+    old_by = {inst.name: inst for inst in old.instances}
+    new_by = {inst.name: inst for inst in new.instances}
+    added = new_by.keys() - old_by.keys()
+    removed = old_by.keys() - new_by.keys()
+    changed, unchanged = set(), set()
+    for name in old_by.keys() & new_by.keys():
+        before, after = old_by[name], new_by[name]
+        used = {tc.name for tc in after.track_checks} | set(after.failback_gate)
+        if before != after or any(old.checks.get(c) != new.checks.get(c) for c in used):
+            changed.add(name)
+        else:
+            unchanged.add(name)
+    return set(added), set(removed), changed, unchanged
