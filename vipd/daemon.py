@@ -21,8 +21,8 @@ from vipd.core.events import (
     SendAdvert, Shutdown, Startup, State, Transition,
 )
 from vipd.hooks import HookQueue
-from vipd.net.announce import Announcer
-from vipd.net.netlink import LinkMonitor, Netlink
+from vipd.net.announce import Announcer, ipv6_forwarding
+from vipd.net.netlink import LinkMonitor, NetlinkThread
 from vipd.net.rawsock import VrrpSocket
 from vipd.runtime import Runtime
 
@@ -50,7 +50,7 @@ class Daemon:
 
     async def run(self) -> int:
         self.loop = asyncio.get_running_loop()
-        self.nl = Netlink()
+        self.nl = NetlinkThread()
         self.linkmon = LinkMonitor()
         self.loop.add_reader(self.linkmon.fileno(), self._on_link)
         self.control = ControlServer(self.config.global_.socket, self._control)
@@ -92,7 +92,7 @@ class Daemon:
         ifname = cfg.interface
         local = cfg.unicast_src
         if local is None:
-            local = (self.nl.primary_ipv4(ifname, [v.ip for v in cfg.vips]) if cfg.family == 4
+            local = (self.nl.primary_ipv4(ifname, [str(v.ip) for v in cfg.vips]) if cfg.family == 4
                      else self.nl.link_local6(ifname))
         rt = Runtime(cfg, local or "", now)
         self.runtimes[cfg.name] = rt
@@ -330,7 +330,7 @@ class Daemon:
             ann = self._announcers.get(ifname)
             if ann is None:
                 ann = self._announcers[ifname] = Announcer(ifname)
-            frames = rt.announce_frames(self.nl.mac(ifname), self.nl.link_local6(ifname))
+            frames = rt.announce_frames(self.nl.mac(ifname), ipv6_forwarding(ifname))
             for frame in frames:
                 ann.send(frame)
             rt.core.counters["announce_sent"] = rt.core.counters.get("announce_sent", 0) + 1

@@ -50,15 +50,15 @@ class Runtime:
             self._adverts[priority] = cached
         return cached
 
-    def announce_frames(self, mac: bytes, link_local6: str | None) -> tuple[bytes, ...]:
+    def announce_frames(self, mac: bytes, router: bool) -> tuple[bytes, ...]:
         if self._frames is None:
             frames = []
             for vip in self.cfg.vips:
                 if vip.version == 4:
                     frames.append(announce.garp_frame(mac, str(vip.ip)))
                 else:
-                    frames.append(announce.unsolicited_na_frame(
-                        mac, str(vip.ip), link_local6 or str(vip.ip)))
+                    # sent from the VIP itself, as keepalived does
+                    frames.append(announce.unsolicited_na_frame(mac, str(vip.ip), router=router))
             self._frames = tuple(frames)
         return self._frames
 
