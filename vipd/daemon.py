@@ -18,8 +18,10 @@ from vipd.control import ControlServer
 from vipd.core import packet
 from vipd.core.events import (
     AddVips, Announce, DrainChanged, FailbackApproved, FaultChanged, Log, Notify, RemoveVips,
-    SendAdvert, Shutdown, Startup, State, Transition,
+    PriorityChanged, SendAdvert, Shutdown, Startup, State, Transition,
 )
+from vipd.core.tracking import effective_priority
+from vipd.checks import CheckRunner
 from vipd.hooks import HookQueue
 from vipd.net.announce import Announcer, ipv6_forwarding
 from vipd.net.netlink import LinkMonitor, NetlinkThread
@@ -45,6 +47,7 @@ class Daemon:
         self._timer: asyncio.TimerHandle | None = None
         self._armed_at: float | None = None
         self._stop = asyncio.Event()
+        self.checks: dict[str, CheckRunner] = {}
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -59,6 +62,7 @@ class Daemon:
             self.loop.add_signal_handler(sig, self._stop.set)
         self.loop.add_signal_handler(signal.SIGHUP, self.reload)
         self._remove_leftover_vips(self.config.instances)
+        self._sync_checks()
         for cfg in self.config.instances:
             self._add_instance(cfg)
         log.info("vipd running: router_id %s, %d instance(s), control socket %s",
@@ -67,6 +71,7 @@ class Daemon:
         log.info("stopping")
         for name in list(self.runtimes):
             self._remove_instance(name)
+        await asyncio.gather(*(c.stop() for c in self.checks.values()))
         await asyncio.gather(*(q.wait_idle(q.timeout + 1) for q in self._hooks.values()))
         await self.control.close()
         self.loop.remove_reader(self.linkmon.fileno())
@@ -108,12 +113,20 @@ class Daemon:
                                           self.config.global_.script_user)
         if ifname not in self._links:
             self._links[ifname] = self.nl.link_up(ifname)
-        faults = self._faults(rt)
-        if not local:
-            faults |= {f"no source address on {ifname}"}
-        if faults:
-            rt.core.handle(FaultChanged(frozenset(faults)), now)
+        self._refresh_faults(rt)     # in INIT this only records faults and priority
         self._apply(rt, rt.core.handle(Startup(), now))
+
+    def _sync_checks(self) -> None:
+        """Start runners for new or changed checks, stop those gone or changed."""
+        wanted = self.config.checks
+        for name, runner in list(self.checks.items()):
+            if wanted.get(name) != runner.cfg:
+                self.loop.create_task(self.checks.pop(name).stop())
+        for name, cfg in wanted.items():
+            if name not in self.checks:
+                runner = self.checks[name] = CheckRunner(cfg, self._on_check_change,
+                                                         self.config.global_.script_user)
+                runner.start()
 
     def _remove_instance(self, name: str) -> None:
         rt = self.runtimes.pop(name)
@@ -138,6 +151,7 @@ class Daemon:
         for name in sorted(removed | changed):
             self._remove_instance(name)
         self.config = new
+        self._sync_checks()
         self._remove_leftover_vips([new.instance(n) for n in sorted(added)])
         for name in sorted(added | changed):
             self._add_instance(new.instance(name))
@@ -240,20 +254,42 @@ class Daemon:
                         t.name == ifname for t in rt.cfg.track_interfaces):
                     self._refresh_faults(rt)
 
-    def _faults(self, rt: Runtime) -> set[str]:
-        faults = set()
-        names = [rt.cfg.interface] + [t.name for t in rt.cfg.track_interfaces if t.weight == 0]
-        for name in names:
+    def _on_check_change(self, runner: CheckRunner) -> None:
+        for rt in list(self.runtimes.values()):
+            if any(t.name == runner.name for t in rt.cfg.track_checks):
+                self._refresh_faults(rt)
+
+    def _tracking(self, rt: Runtime) -> tuple[set[str], int]:
+        """(faults, effective priority) from the tracked interfaces and checks."""
+        faults, weights = set(), []
+        items = [(rt.cfg.interface, 0)] + [(t.name, t.weight) for t in rt.cfg.track_interfaces]
+        for name, weight in items:
             if name not in self._links:
                 self._links[name] = self.nl.link_up(name)
             if not self._links[name]:
-                faults.add(f"link {name} down")
-        return faults
+                if weight == 0:
+                    faults.add(f"link {name} down")
+                else:
+                    weights.append(weight)
+        for t in rt.cfg.track_checks:
+            runner = self.checks.get(t.name)
+            if runner is not None and runner.ok is False:
+                weight = runner.cfg.weight if t.weight is None else t.weight
+                if weight == 0:
+                    faults.add(f"check {t.name} failing")
+                else:
+                    weights.append(weight)
+        if not rt.local_addr:
+            faults.add(f"no source address on {rt.cfg.interface}")
+        return faults, effective_priority(rt.cfg.priority, weights)
 
     def _refresh_faults(self, rt: Runtime) -> None:
-        faults = frozenset(self._faults(rt) | {f for f in rt.core.faults if not f.startswith("link ")})
-        if faults != rt.core.faults:
-            self._apply(rt, rt.core.handle(FaultChanged(faults), self.loop.time()))
+        now = self.loop.time()
+        faults, priority = self._tracking(rt)
+        if frozenset(faults) != rt.core.faults:
+            self._apply(rt, rt.core.handle(FaultChanged(frozenset(faults)), now))
+        if priority != rt.core.priority:
+            self._apply(rt, rt.core.handle(PriorityChanged(priority), now))
 
     # ---- actions ------------------------------------------------------------------------
 
@@ -359,8 +395,13 @@ class Daemon:
         now = self.loop.time()
         offset = time.time() - now
         return {"router_id": self.config.global_.router_id,
-                "instances": [rt.status(now, offset) for rt in self.runtimes.values()],
+                "instances": [rt.status(now, offset, self._check_status(rt))
+                              for rt in self.runtimes.values()],
                 "rx_errors": dict(sorted(self.rx_errors.items()))}
+
+    def _check_status(self, rt: Runtime) -> dict:
+        names = [t.name for t in rt.cfg.track_checks] + list(rt.cfg.failback_gate)
+        return {n: self.checks[n].status() for n in dict.fromkeys(names) if n in self.checks}
 
     def _control(self, req: dict) -> dict:
         cmd = req.get("cmd")

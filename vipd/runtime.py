@@ -35,7 +35,6 @@ class Runtime:
         self._frames: tuple[bytes, ...] | None = None
         self.deadline: float | None = None    # what the driver's heap holds for us
         self.vips_on = False
-        self.checks_state: dict[str, dict] = {}
 
     def adverts(self, priority: int) -> tuple[tuple[bytes, str], ...]:
         """(payload, dst) pairs for this priority, encoded on first use."""
@@ -73,7 +72,7 @@ class Runtime:
             "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         }
 
-    def status(self, now: float, wall_offset: float) -> dict:
+    def status(self, now: float, wall_offset: float, checks: dict) -> dict:
         c = self.core
         return {
             "name": self.name, "vrid": self.cfg.vrid, "interface": self.cfg.interface,
@@ -83,7 +82,7 @@ class Runtime:
             "vips": [str(v) for v in self.cfg.vips], "vips_on": self.vips_on,
             "failback": self.cfg.failback, "failback_pending": c.failback_pending,
             "drained": c.drained, "faults": sorted(c.faults),
-            "checks": self.checks_state, "counters": dict(sorted(c.counters.items())),
+            "checks": checks, "counters": dict(sorted(c.counters.items())),
             "since": round(c.since + wall_offset, 3),
             "advert_interval": self.cfg.adver_int_cs / 100,
             "master_down_interval": round(c.master_down_interval, 6),

@@ -1,0 +1,74 @@
+"""Runs the named health checks periodically, concurrently, never blocking the loop.
+
+A check program exits 0 when healthy; anything else, or its timeout, is a failure (on timeout
+its whole process group is killed). Results go through rise/fall; the first line of output is
+logged when the state changes.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Callable
+
+from vipd.config import CheckConfig
+from vipd.core.tracking import RiseFall
+from vipd.hooks import run_program
+
+log = logging.getLogger("vipd.checks")
+
+
+class CheckRunner:
+    def __init__(self, cfg: CheckConfig, on_change: Callable[["CheckRunner"], None],
+                 user: str | None = None) -> None:
+        self.cfg = cfg
+        self.name = cfg.name
+        self.health = RiseFall(cfg.rise, cfg.fall)
+        self.on_change = on_change
+        self.user = user
+        self.output = ""
+        self.runs = self.failures = self.timeouts = 0
+        self._task: asyncio.Task | None = None
+
+    @property
+    def ok(self) -> bool | None:
+        return self.health.ok
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._loop(), name=f"check {self.name}")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def run_once(self) -> bool:
+        res = await run_program(self.cfg.command, self.cfg.timeout, user=self.user)
+        self.runs += 1
+        if not res.ok:
+            self.failures += 1
+            if res.returncode is None:
+                self.timeouts += 1
+        self.output = res.output
+        if self.health.update(res.ok):
+            log.info("check %s %s: %s", self.name, "up" if self.health.ok else "DOWN",
+                     res.output or f"exit {res.returncode}")
+            self.on_change(self)
+        return res.ok
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            started = loop.time()
+            try:
+                await self.run_once()
+            except Exception:       # a broken check never takes the daemon down
+                log.exception("check %s crashed", self.name)
+            await asyncio.sleep(max(0.0, self.cfg.interval - (loop.time() - started)))
+
+    def status(self) -> dict:
+        return {"ok": self.health.ok, "output": self.output, "runs": self.runs,
+                "failures": self.failures, "timeouts": self.timeouts,
+                "weight": self.cfg.weight}
