@@ -14,7 +14,9 @@ conf.verb = 0
 
 
 def v3(prio=200, vrid=51, **kw):
-    return VRRPv3(vrid=vrid, priority=prio, ipcount=1, addrlist=[VIP], adv=10, **kw)
+    fields = dict(vrid=vrid, priority=prio, ipcount=1, addrlist=[VIP], adv=10)
+    fields.update(kw)
+    return VRRPv3(**fields)
 
 
 def build(case):

@@ -1,0 +1,883 @@
+"""The vipd lab: N hosts and a client on one Ethernet segment, built from network namespaces.
+
+    bridge namespace <prefix>br:  br0 (no STP, no multicast snooping) with ports h1..hN, c
+    host namespaces <prefix>hI:   eth0 = 198.51.100.I/24, 2001:db8::I/64 (+ fe80::), DAD off
+    client namespace <prefix>c:   eth0 = 198.51.100.200/24, 2001:db8::200/64
+
+Every name carries a per-run prefix ("vl" + 5 random characters), claimed with a state file in
+/run/vipd-lab, so concurrent runs never collide and a crashed run can be found and removed
+(`lab.py down --all-stale`). Teardown kills every process living in the lab's namespaces,
+deletes the namespaces and the work directory, and never raises.
+
+As a library: `with Lab(hosts=2) as lab: ...` (see the Lab class). As a command:
+    python netns-lab/lab.py up [--hosts N] [--nginx] [--redis]
+    python netns-lab/lab.py list
+    python netns-lab/lab.py down PREFIX... | --all-stale
+"""
+from __future__ import annotations
+
+import argparse
+import atexit
+import contextlib
+import dataclasses
+import ipaddress
+import json
+import logging
+import os
+import pathlib
+import random
+import re
+import shutil
+import signal
+import string
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import tomllib
+
+log = logging.getLogger("vipd.lab")
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+VIPD = REPO / ".venv" / "bin" / "vipd"
+FAMILY = "vl"                       # every lab prefix starts with this; --all-stale only looks here
+STATE_DIR = pathlib.Path("/run/vipd-lab")
+NETNS_DIR = pathlib.Path("/run/netns")
+BRIDGE = "br0"
+CLIENT_ID = 200
+CAPTURE_FILTER = "ip proto 112 or ip6 proto 112 or arp or icmp6"
+
+# Echo request/reply with a raw socket; Debian's minimal images have no ping binary.
+_PING = r"""
+import os, socket, struct, sys, time
+dst, count, wait = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+v6 = ":" in dst
+fam, proto, req, rep = (socket.AF_INET6, 58, 128, 129) if v6 else (socket.AF_INET, 1, 8, 0)
+addr = socket.getaddrinfo(dst, None, fam, socket.SOCK_RAW)[0][4]
+ident = os.getpid() & 0xFFFF
+s = socket.socket(fam, socket.SOCK_RAW, proto)
+for seq in range(1, count + 1):
+    msg = struct.pack("!BBHHH", req, 0, 0, ident, seq) + b"vipd-lab"
+    if not v6:  # the kernel fills in the ICMPv6 checksum, not the ICMPv4 one
+        t = sum(struct.unpack("!8H", msg))
+        t = (t >> 16) + (t & 0xFFFF)
+        msg = msg[:2] + struct.pack("!H", ~(t + (t >> 16)) & 0xFFFF) + msg[4:]
+    end = time.monotonic() + wait
+    try:
+        s.sendto(msg, addr)
+    except OSError:
+        time.sleep(wait)
+        continue
+    while (left := end - time.monotonic()) > 0:
+        s.settimeout(left)
+        try:
+            data = s.recv(4096)
+        except OSError:
+            break
+        if not v6:
+            data = data[(data[0] & 15) * 4:]
+        if data[:1] == bytes([rep]) and data[4:8] == struct.pack("!HH", ident, seq):
+            sys.exit(0)
+sys.exit(1)
+"""
+
+NGINX_CONF = """user root;
+worker_processes 1;
+daemon off;
+pid {d}/nginx.pid;
+error_log stderr notice;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    default_type text/plain;
+    client_body_temp_path {d}/body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    server {{
+        listen {port};
+        listen [::]:{port} ipv6only=on;
+        root {d}/www;
+        index index.html;
+    }}
+}}
+"""
+
+
+class LabError(RuntimeError):
+    pass
+
+
+class CommandError(subprocess.CalledProcessError):
+    """A failed command in the lab; unlike its base class it shows what the command printed."""
+
+    def __str__(self) -> str:
+        return f"{super().__str__()}\nstdout: {self.stdout}\nstderr: {self.stderr}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Host:
+    name: str       # "h1" .. "hN", or "c" for the client
+    ns: str         # network namespace
+    ifname: str     # the host's side of its veth pair
+    ip4: str
+    ip6: str
+    port: str       # the bridge's side, in the bridge namespace
+    mac: str
+    id: int         # I of hI, 200 for the client: last byte of ip4, and the tc mark of its VRRP
+
+
+def _killpg(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, sig)
+
+
+class Proc:
+    """A process started in a lab namespace, leader of its own process group.
+
+    Its process group is only signalled while the leader is unreaped (running or a zombie),
+    so the group id cannot belong to anyone else by then.
+    """
+
+    def __init__(self, host: Host, argv: list[str], log_path: pathlib.Path, popen: subprocess.Popen):
+        self.host, self.argv, self.log_path, self._popen = host, argv, log_path, popen
+        self.pid = popen.pid
+        self.socket: str | None = None                  # vipd's control socket
+        self.config_path: pathlib.Path | None = None    # vipd's / keepalived's config file
+
+    def __repr__(self) -> str:
+        return f"<Proc {self.pid} {self.host.name}: {' '.join(self.argv)[:60]}>"
+
+    def _exited(self) -> bool:
+        if self._popen.returncode is not None:
+            return True
+        try:   # WNOWAIT: look, but leave the zombie so the group id stays ours
+            return os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+        except ChildProcessError:
+            return True
+
+    def _reap(self) -> None:
+        if self._popen.returncode is None:
+            _killpg(self.pid, signal.SIGKILL)    # whatever it left behind in its group
+            self._popen.wait()
+
+    @property
+    def returncode(self) -> int | None:
+        self.alive()
+        return self._popen.returncode
+
+    def alive(self) -> bool:
+        if self._exited():
+            self._reap()
+            return False
+        return True
+
+    def send_signal(self, sig: int) -> None:
+        if self.alive():
+            os.kill(self.pid, sig)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 5.0) -> int:
+        """Sends sig (waking it if frozen), waits up to timeout, then SIGKILLs the group."""
+        if self.alive():
+            os.kill(self.pid, sig)
+            _killpg(self.pid, signal.SIGCONT)
+        end = time.monotonic() + timeout
+        while not self._exited() and time.monotonic() < end:
+            time.sleep(0.01)
+        self._reap()
+        return self._popen.returncode
+
+    def kill(self) -> int:
+        if self._popen.returncode is None:
+            _killpg(self.pid, signal.SIGKILL)
+        self._reap()
+        return self._popen.returncode
+
+    def freeze(self) -> None:
+        """SIGSTOP to the whole group: nginx's workers and keepalived's VRRP child hang too."""
+        if self.alive():
+            _killpg(self.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        if self.alive():
+            _killpg(self.pid, signal.SIGCONT)
+
+    def output(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+
+class Capture:
+    """tcpdump writing a pcap in the bridge namespace; stop() returns the file."""
+
+    def __init__(self, proc: Proc, path: pathlib.Path):
+        self.proc, self.path = proc, path
+
+    def stop(self) -> pathlib.Path:
+        time.sleep(0.05)    # tcpdump drops what it has not read yet when told to stop
+        self.proc.stop(signal.SIGTERM)
+        return self.path
+
+
+# Labs that are up in this process, taken down at exit whatever happens.
+_LIVE: set[Lab] = set()
+_handlers_installed = False
+
+
+def _down_all() -> None:
+    for lab in list(_LIVE):
+        lab.down()
+
+
+atexit.register(_down_all)
+
+
+def _interrupt(signum, frame):
+    # Unwinding as for Ctrl-C runs `with` blocks, pytest's fixture teardown and atexit.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _install_signal_handlers() -> None:
+    global _handlers_installed
+    if _handlers_installed or threading.current_thread() is not threading.main_thread():
+        return
+    _handlers_installed = True
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        if signal.getsignal(sig) in (signal.SIG_DFL, None):   # never replace someone's handler
+            signal.signal(sig, _interrupt)
+
+
+@contextlib.contextmanager
+def _signals_deferred():
+    """Holds SIGINT/SIGTERM/SIGHUP while tearing down, so a second Ctrl-C cannot cut it short."""
+    sigs = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+    main = threading.current_thread() is threading.main_thread()
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, sigs) if main else None
+    try:
+        yield
+    finally:
+        if main:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _ip(args: list[str], batch: list[str] | None = None, tool: str = "ip") -> None:
+    cmd = [tool, *args] + (["-batch", "-"] if batch is not None else [])
+    r = subprocess.run(cmd, input="\n".join(batch or []) + "\n", capture_output=True, text=True,
+                       timeout=30)
+    if r.returncode:
+        raise CommandError(r.returncode, cmd, r.stdout, r.stderr + "\n" + "\n".join(batch or []))
+
+
+def _start_time(pid: int) -> int | None:
+    try:   # field 22; the command name in field 2 may contain spaces and parentheses
+        return int(pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _listening(pid: int, port: int) -> bool:
+    """Whether the namespace of pid has a TCP socket listening on port (no process spawned)."""
+    for table in ("tcp", "tcp6"):
+        with contextlib.suppress(OSError):
+            for line in pathlib.Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+                f = line.split()
+                if f[3] == "0A" and int(f[1].rsplit(":", 1)[1], 16) == port:
+                    return True
+    return False
+
+
+def _kill_in_namespaces(names: list[str]) -> list[str]:
+    """SIGKILLs every process whose network namespace is one of names (as `ip netns pids`)."""
+    keys = set()
+    for n in names:
+        with contextlib.suppress(OSError):
+            st = os.stat(NETNS_DIR / n)
+            keys.add((st.st_dev, st.st_ino))
+    for _ in range(100):
+        pids = []
+        for d in os.listdir("/proc"):
+            if d.isdigit() and int(d) != os.getpid():
+                with contextlib.suppress(OSError):
+                    st = os.stat(f"/proc/{d}/ns/net")
+                    if (st.st_dev, st.st_ino) in keys:
+                        pids.append(int(d))
+        if not pids:
+            return []
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.02)
+    return [f"processes still alive in the lab's namespaces: {pids}"]
+
+
+def _destroy(state: dict, state_path: pathlib.Path) -> list[str]:
+    """Removes what a state file records: processes, namespaces, work directory, the file."""
+    problems = []
+    names = [n for n in state.get("namespaces", []) if n.startswith(state["prefix"])]
+    try:
+        problems += _kill_in_namespaces(names)
+        present = [n for n in names if (NETNS_DIR / n).exists()]
+        if present:
+            _ip(["-force"], [f"netns del {n}" for n in present])
+    except Exception as e:   # teardown goes on: the next steps may still succeed
+        problems.append(f"deleting namespaces: {e}")
+    left = [n for n in names if (NETNS_DIR / n).exists()]
+    if left:
+        problems.append(f"namespaces left: {left}")
+    workdir = state.get("workdir")
+    if workdir and state.get("remove_workdir"):
+        shutil.rmtree(workdir, onerror=lambda f, p, e: problems.append(f"removing {p}: {e[1]}"))
+    if not left:
+        state_path.unlink(missing_ok=True)
+    return problems
+
+
+class Lab:
+    """N hosts and a client on a bridge; see the module docstring for the topology.
+
+    workdir holds logs, configs, pid files and data directories; it is a new temporary directory
+    unless given, and it is removed at teardown if the lab created it and keep is False.
+    """
+
+    def __init__(self, hosts: int = 2, prefix: str | None = None, workdir: str | None = None,
+                 keep: bool = False):
+        if not 1 <= hosts <= 99:
+            raise ValueError(f"hosts must be 1..99, not {hosts}")
+        self.n, self.prefix, self.keep, self._workdir_arg = hosts, prefix, keep, workdir
+        self.hosts: list[Host] = []
+        self.client: Host | None = None
+        self.bridge_ns: str | None = None
+        self.workdir: pathlib.Path | None = None
+        self._procs: list[Proc] = []
+        self._services: dict[tuple[str, str], list[Proc]] = {}
+        self._state: dict | None = None
+        self._state_path: pathlib.Path | None = None
+        self._silenced: set[str] = set()            # hosts cut silently
+        self._clsact: set[str] = set()              # bridge ports with a clsact qdisc
+        self._torn_down = False
+
+    def __repr__(self) -> str:
+        return f"<Lab {self.prefix} hosts={self.n}>"
+
+    def __enter__(self) -> Lab:
+        return self.up()
+
+    def __exit__(self, *exc) -> None:
+        self.down()
+
+    # --- building -------------------------------------------------------------------------
+
+    def up(self) -> Lab:
+        if self._state is not None:
+            return self
+        _install_signal_handlers()
+        _LIVE.add(self)
+        t0 = time.monotonic()
+        try:
+            self._claim()
+            self._build()
+        except BaseException:
+            self.down()
+            raise
+        log.info("lab %s up in %.3fs, work directory %s", self.prefix, time.monotonic() - t0,
+                 self.workdir)
+        return self
+
+    def _claim(self) -> None:
+        """Picks a prefix nobody uses and records, before anything exists, what will exist."""
+        STATE_DIR.mkdir(parents=True, exist_ok=True)
+        rand = random.SystemRandom()
+        for _ in range(50):
+            prefix = self.prefix or FAMILY + "".join(
+                rand.choice(string.ascii_lowercase + string.digits) for _ in range(5))
+            path = STATE_DIR / f"{prefix}.json"
+            names = self._plan(prefix)
+            if any((NETNS_DIR / n).exists() for n in names):
+                if self.prefix:
+                    raise LabError(f"namespaces with prefix {prefix} exist already")
+                continue
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                if self.prefix:
+                    raise LabError(f"prefix {prefix} is taken: {path}") from None
+                continue
+            os.close(fd)
+            break
+        else:
+            raise LabError("no free lab prefix found")
+        self.prefix, self._state_path = prefix, path
+        if self._workdir_arg:
+            self.workdir = pathlib.Path(self._workdir_arg).resolve()
+            made = not self.workdir.exists()
+            self.workdir.mkdir(parents=True, exist_ok=True)
+        else:
+            self.workdir, made = pathlib.Path(tempfile.mkdtemp(prefix=f"vipd-lab-{prefix}-")), True
+        self._state = {"prefix": prefix, "hosts": self.n, "namespaces": names,
+                       "workdir": str(self.workdir), "remove_workdir": made and not self.keep,
+                       "pid": os.getpid(), "start": _start_time(os.getpid())}
+        self._save_state()
+
+    def _save_state(self) -> None:
+        tmp = self._state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self._state, indent=1) + "\n")
+        tmp.replace(self._state_path)
+
+    def _plan(self, prefix: str) -> list[str]:
+        def member(name: str, i: int) -> Host:
+            return Host(name=name, ns=f"{prefix}{name}", ifname="eth0", ip4=f"198.51.100.{i}",
+                        ip6=f"2001:db8::{i}", port=name, mac=f"02:76:6c:00:00:{i:02x}", id=i)
+        self.hosts = [member(f"h{i}", i) for i in range(1, self.n + 1)]
+        self.client = member("c", CLIENT_ID)
+        self.bridge_ns = f"{prefix}br"
+        return [self.bridge_ns] + [m.ns for m in self.members]
+
+    @property
+    def members(self) -> list[Host]:
+        return [*self.hosts, self.client]
+
+    def _build(self) -> None:
+        _ip([], [f"netns add {n}" for n in self._state["namespaces"]])
+        # Defaults first: a new device takes its namespace's defaults when it is created.
+        # The bridge namespace has no IPv6 so it adds no MLD/RS noise of its own to the segment.
+        sysctls = {self.bridge_ns: ["net.ipv6.conf.all.disable_ipv6=1",
+                                    "net.ipv6.conf.default.disable_ipv6=1"]}
+        for m in self.members:
+            sysctls[m.ns] = ["net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"]
+        self._parallel([["ip", "netns", "exec", ns, "sysctl", "-q", "-w", *kv]
+                        for ns, kv in sysctls.items()])
+        batch = [f"link add {BRIDGE} type bridge stp_state 0 forward_delay 0 mcast_snooping 0",
+                 "link set lo up", f"link set {BRIDGE} up"]
+        for m in self.members:
+            batch += [f"link add {m.port} type veth peer name {m.ifname} address {m.mac} netns {m.ns}",
+                      f"link set {m.port} master {BRIDGE} up"]
+        _ip(["-n", self.bridge_ns], batch)
+        self._parallel([["ip", "-n", m.ns, "-batch", "-"] for m in self.members], [
+            f"link set lo up\naddr add {m.ip4}/24 dev {m.ifname}\n"
+            f"addr add {m.ip6}/64 dev {m.ifname} nodad\nlink set {m.ifname} up\n"
+            for m in self.members])
+
+    @staticmethod
+    def _parallel(cmds: list[list[str]], inputs: list[str] | None = None) -> None:
+        procs = [subprocess.Popen(c, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for c in cmds]
+        failed = []
+        for p, c, i in zip(procs, cmds, inputs or [""] * len(cmds)):
+            out, err = p.communicate(i, timeout=30)
+            if p.returncode:
+                failed.append(CommandError(p.returncode, c, out, err))
+        if failed:
+            raise failed[0]
+
+    # --- teardown -------------------------------------------------------------------------
+
+    def down(self) -> None:
+        """Stops every process, deletes the namespaces and files; idempotent, never raises."""
+        if self._torn_down:
+            return
+        self._torn_down = True
+        _LIVE.discard(self)
+        if self._state is None:
+            return
+        with _signals_deferred():
+            try:
+                self._stop_all(timeout=3.0)
+            except Exception:
+                log.exception("lab %s: stopping processes", self.prefix)
+            try:
+                for problem in _destroy(self._state, self._state_path):
+                    log.warning("lab %s: %s", self.prefix, problem)
+            except Exception:
+                log.exception("lab %s: teardown", self.prefix)
+
+    def _stop_all(self, timeout: float) -> None:
+        live = [p for p in self._procs if p.alive()]
+        for p in live:   # all at once, so the slow ones share one grace period
+            p.send_signal(signal.SIGTERM)
+            p.thaw()
+        end = time.monotonic() + timeout
+        for p in live:
+            p.stop(signal.SIGTERM, timeout=max(0.0, end - time.monotonic()))
+
+    def detach(self) -> None:
+        """Leaves the lab running after this process exits (`lab.py down PREFIX` removes it)."""
+        _LIVE.discard(self)
+        self._torn_down = True
+        self._state["pid"] = self._state["start"] = None
+        self._save_state()
+
+    # --- running things -------------------------------------------------------------------
+
+    def host(self, name: str) -> Host:
+        for m in self.members:
+            if name in (m.name, m.ns) or (name == "client" and m is self.client):
+                return m
+        raise KeyError(f"no host {name!r} in the lab; hosts: {[m.name for m in self.members]}")
+
+    def _h(self, host: Host | str) -> Host:
+        return self.host(host) if isinstance(host, str) else host
+
+    @staticmethod
+    def _argv(argv: list[str] | str) -> list[str]:
+        return ["sh", "-c", argv] if isinstance(argv, str) else [str(a) for a in argv]
+
+    def run(self, host: Host | str, argv: list[str] | str, check: bool = True, timeout: float = 30,
+            **kw) -> subprocess.CompletedProcess:
+        """Runs argv (a string goes to sh -c) in host's namespace, output captured as text."""
+        cmd = ["ip", "netns", "exec", self._h(host).ns, *self._argv(argv)]
+        kw.setdefault("capture_output", True)
+        r = subprocess.run(cmd, text=True, timeout=timeout, **kw)
+        if check and r.returncode:
+            raise CommandError(r.returncode, cmd, r.stdout, r.stderr)
+        return r
+
+    def write(self, relpath: str, text: str) -> pathlib.Path:
+        path = self.workdir / relpath
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        return path
+
+    def spawn(self, host: Host | str, argv: list[str] | str, env: dict | None = None,
+              name: str | None = None) -> Proc:
+        """Starts a long-running process in host's namespace; env is added to ours.
+
+        stdout and stderr go to workdir/<host>/<name>.log; teardown stops it (SIGTERM, SIGKILL).
+        """
+        host, argv = self._h(host), self._argv(argv)
+        stem = name or pathlib.Path(argv[0]).name
+        log_path, n = self.workdir / host.name / f"{stem}.log", 1
+        while log_path.exists():
+            n += 1
+            log_path = log_path.with_name(f"{stem}.{n}.log")
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "wb") as out:
+            popen = subprocess.Popen(["ip", "netns", "exec", host.ns, *argv], stdin=subprocess.DEVNULL,
+                                     stdout=out, stderr=subprocess.STDOUT,
+                                     env={**os.environ, **(env or {})}, start_new_session=True)
+        proc = Proc(host, argv, log_path, popen)
+        self._procs.append(proc)
+        return proc
+
+    def _await(self, proc: Proc, ready, what: str, timeout: float) -> Proc:
+        end = time.monotonic() + timeout
+        while not ready():
+            if not proc.alive():
+                raise LabError(f"{what} on {proc.host.name} exited ({proc.returncode}):\n"
+                               f"{proc.output()[-3000:]}")
+            if time.monotonic() > end:
+                raise LabError(f"{what} on {proc.host.name} not ready after {timeout}s:\n"
+                               f"{proc.output()[-3000:]}")
+            time.sleep(0.01)
+        return proc
+
+    def _service(self, host: Host, kind: str, proc: Proc) -> Proc:
+        self._services.setdefault((host.name, kind), []).append(proc)
+        return proc
+
+    def _stop_service(self, host: Host | str, kind: str) -> None:
+        for proc in self._services.pop((self._h(host).name, kind), []):
+            proc.stop()
+
+    # --- services ---------------------------------------------------------------------------
+
+    def start_nginx(self, host: Host | str, port: int = 80, body: str | None = None) -> Proc:
+        """nginx in the foreground serving body (default "<name>\\n") at /, on IPv4 and IPv6."""
+        host = self._h(host)
+        d = self.workdir / host.name / f"nginx-{port}"
+        self.write(f"{host.name}/nginx-{port}/www/index.html", f"{host.name}\n" if body is None else body)
+        conf = self.write(f"{host.name}/nginx-{port}/nginx.conf", NGINX_CONF.format(d=d, port=port))
+        proc = self.spawn(host, ["nginx", "-p", d, "-c", conf, "-e", "stderr"], name=f"nginx-{port}")
+        proc.config_path = conf
+        self._await(proc, lambda: _listening(proc.pid, port), "nginx", 10)
+        return self._service(host, "nginx", proc)
+
+    def stop_nginx(self, host: Host | str) -> None:
+        self._stop_service(host, "nginx")
+
+    def start_redis(self, host: Host | str, port: int = 6379, extra: list[str] = ()) -> Proc:
+        host = self._h(host)
+        d = self.workdir / host.name / f"redis-{port}"
+        d.mkdir(parents=True, exist_ok=True)
+        proc = self.spawn(host, ["redis-server", "--port", port, "--dir", d, "--save", "",
+                                 "--appendonly", "no", "--bind", "0.0.0.0", "::",
+                                 "--protected-mode", "no", "--daemonize", "no",
+                                 "--pidfile", d / "redis.pid", "--logfile", "", *extra],
+                          name=f"redis-{port}")
+        self._await(proc, lambda: _listening(proc.pid, port), "redis-server", 10)
+        return self._service(host, "redis", proc)
+
+    def stop_redis(self, host: Host | str) -> None:
+        self._stop_service(host, "redis")
+
+    def start_vipd(self, host: Host | str, config_text: str, extra_args=(), wait: bool = True) -> Proc:
+        """`vipd run -c workdir/<host>/vipd.toml`; global.socket defaults to workdir/<host>/vipd.sock.
+
+        With wait, returns once the control socket exists (raises LabError if vipd exits first).
+        """
+        host = self._h(host)
+        ours = str(self.workdir / host.name / "vipd.sock")
+        text, sock = _with_socket(config_text, ours)
+        if sock == ours:
+            pathlib.Path(ours).unlink(missing_ok=True)   # so "exists" below means this run's
+        conf = self.write(f"{host.name}/vipd.toml", text)
+        proc = self.spawn(host, [VIPD, "run", "-c", conf, *extra_args],
+                          env={"PYTHONUNBUFFERED": "1"}, name="vipd")
+        proc.socket, proc.config_path = sock, conf
+        if wait:
+            self._await(proc, lambda: os.path.exists(sock), "vipd", 15)
+        return self._service(host, "vipd", proc)
+
+    def start_keepalived(self, host: Host | str, config_text: str) -> Proc:
+        """keepalived 2.2 (VRRP only) in the foreground, logging to its console (Proc.output)."""
+        host = self._h(host)
+        d = self.workdir / host.name / "keepalived"
+        conf = self.write(f"{host.name}/keepalived/keepalived.conf", config_text)
+        proc = self.spawn(host, ["keepalived", "--dont-fork", "--log-console", "--log-detail",
+                                 "--vrrp", "--no-syslog", "-f", conf, "-p", d / "keepalived.pid",
+                                 "-r", d / "vrrp.pid", "-c", d / "checkers.pid"], name="keepalived")
+        proc.config_path = conf
+        return self._service(host, "keepalived", proc)
+
+    # --- faults -----------------------------------------------------------------------------
+
+    def _tc(self, batch: list[str], force: bool = False) -> None:
+        _ip((["-force"] if force else []) + ["-n", self.bridge_ns], batch, tool="tc")
+
+    def _bpf(self, host: Host, where: str, pref: int, prog: str) -> list[str]:
+        """tc lines for a classic-BPF filter at host's bridge port. Direct action: the program's
+        return value is the verdict, so no action modules (gact, skbedit) are needed."""
+        new = [] if host.port in self._clsact else [f"qdisc add dev {host.port} clsact"]
+        self._clsact.add(host.port)
+        return new + [f"filter add dev {host.port} {where} pref {pref} bpf da bytecode '{prog}'"]
+
+    def cut(self, host: Host | str, silent: bool = False) -> None:
+        """Not silent: the bridge side goes down and the host sees carrier loss. Silent: the link
+        stays up but the bridge port drops every frame both ways (a hung switch port)."""
+        host = self._h(host)
+        if not silent:
+            _ip(["-n", self.bridge_ns, "link", "set", host.port, "down"])
+        elif host.name not in self._silenced:
+            self._tc(self._bpf(host, "ingress", 1, _DROP) + self._bpf(host, "egress", 1, _DROP))
+            self._silenced.add(host.name)
+
+    def heal(self, host: Host | str) -> None:
+        """Undoes either cut (a partition stays)."""
+        host = self._h(host)
+        if host.name in self._silenced:
+            self._silenced.discard(host.name)
+            self._tc([f"filter del dev {host.port} {d} pref 1" for d in ("ingress", "egress")])
+        _ip(["-n", self.bridge_ns, "link", "set", host.port, "up"])
+
+    def partition(self, a: Host | str, b: Host | str) -> None:
+        """Drops VRRP (IP protocol 112, IPv4 and IPv6) between a and b; all else still flows.
+
+        Each side's port drops, on the way out, VRRP from the other side, recognised by its MAC
+        or its IP source address (so adverts sent from a virtual MAC are caught too).
+        """
+        a, b = self._h(a), self._h(b)
+        batch = []
+        for src, dst in ((a, b), (b, a)):
+            v6 = [x.split("/")[0] for x in self.addrs(src) if x.startswith("fe80:")] + [src.ip6]
+            batch += self._bpf(dst, "egress", 1000 + src.id, _vrrp_from(src.mac, src.ip4, v6))
+        self._tc(batch)
+
+    def unpartition(self, a: Host | str, b: Host | str) -> None:
+        a, b = self._h(a), self._h(b)
+        self._tc([f"filter del dev {dst.port} egress pref {1000 + src.id}"
+                  for src, dst in ((a, b), (b, a))], force=True)
+
+    # --- observing --------------------------------------------------------------------------
+
+    def addrs(self, host: Host | str) -> list[str]:
+        """Addresses on host's eth0 with their prefix length, e.g. "198.51.100.100/24"."""
+        host = self._h(host)
+        out = subprocess.run(["ip", "-j", "-n", host.ns, "addr", "show", "dev", host.ifname],
+                             capture_output=True, text=True, check=True, timeout=10).stdout
+        return [f"{a['local']}/{a['prefixlen']}" for link in json.loads(out or "[]")
+                for a in link.get("addr_info", [])]
+
+    def holder(self, vip: str) -> list[str]:
+        """Names of the hosts (and client) whose eth0 carries vip."""
+        want = ipaddress.ip_address(vip.split("/")[0])
+        return [m.name for m in self.members
+                if any(ipaddress.ip_address(a.split("/")[0]) == want for a in self.addrs(m))]
+
+    def ping(self, src_host: Host | str, dst: str, count: int = 1, timeout: float = 1.0) -> bool:
+        """Whether any of count echo requests to dst is answered within timeout seconds each."""
+        r = self.run(src_host, [sys.executable, "-I", "-S", "-c", _PING, dst, count, timeout],
+                     check=False, timeout=count * timeout + 10)
+        return r.returncode == 0
+
+    def http_get(self, src_host: Host | str, url: str, timeout: float = 2.0) -> str | None:
+        """The body of a 2xx answer, or None (no answer, timeout, error status)."""
+        r = self.run(src_host, ["curl", "-sfg", "--noproxy", "*", "--max-time", timeout, url],
+                     check=False, timeout=timeout + 10)
+        return r.stdout if r.returncode == 0 else None
+
+    @staticmethod
+    def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02) -> bool:
+        end = time.monotonic() + timeout
+        while True:
+            if predicate():
+                return True
+            if time.monotonic() >= end:
+                return False
+            time.sleep(interval)
+
+    def capture(self, iface_port: Host | str | None = None, filter: str = CAPTURE_FILTER) -> Capture:
+        """tcpdump in the bridge namespace, on br0 (all ports: tcpdump makes it promiscuous, so
+        it sees frames forwarded between ports too) or on one port ("h1" or a Host)."""
+        iface = iface_port.port if isinstance(iface_port, Host) else iface_port or BRIDGE
+        path = self.workdir / "captures" / f"{iface}-{len(self._procs)}.pcap"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        bridge = Host("bridge", self.bridge_ns, BRIDGE, "", "", "", "", 0)
+        proc = self.spawn(bridge, ["tcpdump", "-n", "-U", "--immediate-mode", "-Z", "root", "-i", iface,
+                                   "-w", path,
+                                   filter], name=f"tcpdump-{iface}")
+        self._await(proc, lambda: "listening on" in proc.output(), "tcpdump", 10)
+        return Capture(proc, path)
+
+    def logs(self, tail: int = 3000) -> str:
+        """The end of every process's log, for a failed test's report."""
+        return "\n".join(f"--- {p.host.name}: {' '.join(p.argv)[:100]} (pid {p.pid})\n"
+                         f"{p.output()[-tail:]}" for p in self._procs)
+
+
+_DROP = "1,6 0 0 2"     # classic BPF `ret #TC_ACT_SHOT`
+
+
+def _cbpf(prog: list) -> str:
+    """Assembles classic BPF for `tc filter ... bpf da bytecode`. Items are labels (str) or
+    ("ld", "b"|"h"|"w", offset), ("jeq", value, label_if_equal, label_else), ("ret", value);
+    offsets count from the Ethernet header (cls_bpf shows ingress frames from L2 too)."""
+    labels, code = {}, []
+    for item in prog:
+        if isinstance(item, str):
+            labels[item] = len(code)
+        else:
+            code.append(item)
+    out = []
+    for i, (op, *arg) in enumerate(code):
+        if op == "ld":
+            out.append((0x20 | {"w": 0x00, "h": 0x08, "b": 0x10}[arg[0]], 0, 0, arg[1]))
+        elif op == "jeq":
+            out.append((0x15, labels[arg[1]] - i - 1, labels[arg[2]] - i - 1, arg[0]))
+        else:
+            out.append((0x06, 0, 0, arg[0] & 0xFFFFFFFF))
+    return f"{len(out)}," + ",".join(" ".join(map(str, ins)) for ins in out)
+
+
+def _vrrp_from(mac: str, ip4: str, ip6s: list[str]) -> str:
+    """Classic BPF: drop VRRP whose source MAC is mac or whose IP source is ip4 or in ip6s;
+    anything else returns TC_ACT_UNSPEC, i.e. on to the next filter."""
+    m = bytes.fromhex(mac.replace(":", ""))
+    p = [("ld", "h", 12), ("jeq", 0x0800, "v4", "n4"), "n4", ("jeq", 0x86DD, "v6", "pass"),
+         "v4", ("ld", "b", 23), ("jeq", 112, "s4", "pass"),
+         "s4", ("ld", "w", 26), ("jeq", int(ipaddress.IPv4Address(ip4)), "drop", "mac"),
+         "v6", ("ld", "b", 20), ("jeq", 112, "a0w0", "pass")]
+    for n, addr in enumerate(ip6s):
+        words = [int.from_bytes(ipaddress.IPv6Address(addr).packed[j:j + 4], "big") for j in (0, 4, 8, 12)]
+        miss = f"a{n + 1}w0" if n + 1 < len(ip6s) else "mac"
+        for j, w in enumerate(words):   # IPv6 source: 16 bytes at offset 22
+            p += [f"a{n}w{j}", ("ld", "w", 22 + 4 * j), ("jeq", w, f"a{n}w{j + 1}" if j < 3 else "drop", miss)]
+    return _cbpf(p + ["mac", ("ld", "w", 6), ("jeq", int.from_bytes(m[:4], "big"), "mac2", "pass"),
+                      "mac2", ("ld", "h", 10), ("jeq", int.from_bytes(m[4:], "big"), "drop", "pass"),
+                      "pass", ("ret", -1), "drop", ("ret", 2)])
+
+
+def _with_socket(text: str, sock: str) -> tuple[str, str]:
+    """The config and its control socket: its own global.socket, or sock added to it."""
+    try:
+        own = tomllib.loads(text).get("global", {}).get("socket")
+    except (tomllib.TOMLDecodeError, AttributeError):
+        own = None    # a broken config is vipd's to reject; it still gets a socket of ours
+    if own:
+        return text, own
+    line = f"socket = {json.dumps(sock)}"
+    m = re.search(r"^\[global\][ \t]*(#.*)?$", text, re.M)
+    if m:
+        return f"{text[:m.end()]}\n{line}{text[m.end():]}", sock
+    return f"{text.rstrip()}\n\n[global]\n{line}\n", sock
+
+
+# --- command line ---------------------------------------------------------------------------
+
+def _states() -> list[tuple[pathlib.Path, dict]]:
+    out = []
+    for path in sorted(STATE_DIR.glob("*.json")):
+        with contextlib.suppress(OSError, ValueError):
+            out.append((path, json.loads(path.read_text())))
+    return out
+
+
+def _owner_alive(state: dict) -> bool:
+    return bool(state.get("pid")) and _start_time(state["pid"]) == state.get("start")
+
+
+def _stale(state: dict) -> bool:
+    """Left by a run that died (a detached lab, made by `lab.py up`, is kept until named)."""
+    return state["prefix"].startswith(FAMILY) and bool(state.get("pid")) and not _owner_alive(state)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="lab.py", description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    up = sub.add_parser("up", help="build a lab and leave it running")
+    up.add_argument("--hosts", type=int, default=2)
+    up.add_argument("--prefix")
+    up.add_argument("--nginx", action="store_true", help="start nginx on every host")
+    up.add_argument("--redis", action="store_true", help="start redis-server on every host")
+    down = sub.add_parser("down", help="remove labs")
+    down.add_argument("prefixes", nargs="*")
+    down.add_argument("--all-stale", action="store_true",
+                      help=f"every {FAMILY}* lab in {STATE_DIR} whose process died")
+    sub.add_parser("list", help=f"labs recorded in {STATE_DIR}")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="lab: %(message)s")
+
+    if args.cmd == "up":
+        lab = Lab(hosts=args.hosts, prefix=args.prefix).up()
+        for h in lab.hosts:
+            if args.nginx:
+                lab.start_nginx(h)
+            if args.redis:
+                lab.start_redis(h)
+        lab.detach()
+        for m in lab.members:
+            print(f"{m.name:>3}  {m.ns:<12} {m.ip4:<16} {m.ip6:<16} {m.mac}  port {m.port}")
+        print(f"bridge namespace {lab.bridge_ns}, files in {lab.workdir}\n"
+              f"  ip netns exec {lab.client.ns} bash      # a shell on the client\n"
+              f"  python {sys.argv[0]} down {lab.prefix}")
+        return 0
+    if args.cmd == "list":
+        for path, st in _states():
+            present = sum((NETNS_DIR / n).exists() for n in st.get("namespaces", []))
+            owner = f"pid {st['pid']}" if _owner_alive(st) else "stale" if st.get("pid") else "detached"
+            print(f"{st['prefix']}  hosts={st.get('hosts')}  namespaces={present}  {owner}  "
+                  f"{st.get('workdir')}")
+        return 0
+    if not args.prefixes and not args.all_stale:
+        ap.error("down needs PREFIX... or --all-stale")
+    states = _states()
+    rc = 0
+    for prefix in set(args.prefixes) - {st["prefix"] for _, st in states}:
+        log.warning("no lab %s recorded in %s", prefix, STATE_DIR)
+        rc = 1
+    for path, st in states:
+        wanted = st["prefix"] in args.prefixes or (args.all_stale and _stale(st))
+        if not wanted:
+            continue
+        problems = _destroy(st, path)
+        for p in problems:
+            log.warning("%s: %s", st["prefix"], p)
+        rc |= bool(problems)
+        print(f"removed lab {st['prefix']}" + (" (with problems)" if problems else ""))
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

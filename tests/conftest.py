@@ -1,0 +1,55 @@
+"""Shared by every test: the netns lab on sys.path, and fixtures that build labs and always remove them.
+
+A test that uses a lab is marked `lab` (so `-m "not lab"` leaves them out); without root it fails
+with a message saying why, rather than being skipped.
+"""
+import os
+import pathlib
+import sys
+
+import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "netns-lab"))
+
+from lab import Lab  # noqa: E402
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "lab_factory" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.lab)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call":
+        item.lab_call_failed = report.failed
+    return report
+
+
+@pytest.fixture
+def lab_factory(request):
+    """make(hosts=2, **Lab kwargs) -> a Lab that is up; every lab made is taken down afterwards.
+    When the test failed, the end of each lab process's log is printed into the report."""
+    if os.geteuid() != 0:
+        pytest.fail("lab tests need root (they create network namespaces): run them as root, "
+                    "or deselect them with -m 'not lab'", pytrace=False)
+    labs = []
+
+    def make(hosts: int = 2, **kw) -> Lab:
+        lab = Lab(hosts=hosts, **kw)
+        labs.append(lab)
+        return lab.up()
+
+    yield make
+    for lab in labs:
+        if getattr(request.node, "lab_call_failed", False):
+            print(f"\n===== logs of lab {lab.prefix} ({lab.workdir})\n{lab.logs()}")
+        lab.down()
+
+
+@pytest.fixture
+def lab(lab_factory) -> Lab:
+    """Two hosts and a client."""
+    return lab_factory(hosts=2)
