@@ -54,31 +54,25 @@ import os, socket, struct, sys, time
 dst, count, wait = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 v6 = ":" in dst
 fam, proto, req, rep = (socket.AF_INET6, 58, 128, 129) if v6 else (socket.AF_INET, 1, 8, 0)
-addr = socket.getaddrinfo(dst, None, fam, socket.SOCK_RAW)[0][4]
-ident = os.getpid() & 0xFFFF
 s = socket.socket(fam, socket.SOCK_RAW, proto)
+addr, ident = socket.getaddrinfo(dst, None, fam, socket.SOCK_RAW)[0][4], os.getpid() & 0xFFFF
 for seq in range(1, count + 1):
     msg = struct.pack("!BBHHH", req, 0, 0, ident, seq) + b"vipd-lab"
-    if not v6:  # the kernel fills in the ICMPv6 checksum, not the ICMPv4 one
+    if not v6:  # the kernel sums ICMPv6 messages itself, not ICMPv4 ones
         t = sum(struct.unpack("!8H", msg))
         t = (t >> 16) + (t & 0xFFFF)
         msg = msg[:2] + struct.pack("!H", ~(t + (t >> 16)) & 0xFFFF) + msg[4:]
     end = time.monotonic() + wait
     try:
         s.sendto(msg, addr)
-    except OSError:
-        time.sleep(wait)
-        continue
-    while (left := end - time.monotonic()) > 0:
-        s.settimeout(left)
-        try:
+        while (left := end - time.monotonic()) > 0:
+            s.settimeout(left)
             data = s.recv(4096)
-        except OSError:
-            break
-        if not v6:
-            data = data[(data[0] & 15) * 4:]
-        if data[:1] == bytes([rep]) and data[4:8] == struct.pack("!HH", ident, seq):
-            sys.exit(0)
+            data = data if v6 else data[(data[0] & 15) * 4:]
+            if data[:1] == bytes([rep]) and data[4:8] == struct.pack("!HH", ident, seq):
+                sys.exit(0)
+    except OSError:   # no route, or no answer in time
+        time.sleep(max(0.0, end - time.monotonic()))
 sys.exit(1)
 """
 
@@ -91,11 +85,8 @@ events {{ worker_connections 256; }}
 http {{
     access_log off;
     default_type text/plain;
-    client_body_temp_path {d}/body;
-    proxy_temp_path {d}/proxy;
-    fastcgi_temp_path {d}/fastcgi;
-    uwsgi_temp_path {d}/uwsgi;
-    scgi_temp_path {d}/scgi;
+    client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
     server {{
         listen {port};
         listen [::]:{port} ipv6only=on;
@@ -126,7 +117,7 @@ class Host:
     ip6: str
     port: str       # the bridge's side, in the bridge namespace
     mac: str
-    id: int         # I of hI, 200 for the client: last byte of ip4, and the tc mark of its VRRP
+    id: int         # I of hI, 200 for the client: the last byte of ip4
 
 
 def _killpg(pgid: int, sig: int) -> None:
@@ -347,6 +338,8 @@ class Lab:
                  keep: bool = False):
         if not 1 <= hosts <= 99:
             raise ValueError(f"hosts must be 1..99, not {hosts}")
+        if prefix is not None and not re.fullmatch(r"[a-z][a-z0-9]{1,9}", prefix):
+            raise ValueError(f"prefix must be 2-10 lowercase letters and digits, not {prefix!r}")
         self.n, self.prefix, self.keep, self._workdir_arg = hosts, prefix, keep, workdir
         self.hosts: list[Host] = []
         self.client: Host | None = None
@@ -404,7 +397,8 @@ class Lab:
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             except FileExistsError:
                 if self.prefix:
-                    raise LabError(f"prefix {prefix} is taken: {path}") from None
+                    raise LabError(f"prefix {prefix} is taken ({path}); if its run died: "
+                                   f"python {__file__} down --all-stale") from None
                 continue
             os.close(fd)
             break
@@ -735,9 +729,9 @@ class Lab:
         path = self.workdir / "captures" / f"{iface}-{len(self._procs)}.pcap"
         path.parent.mkdir(parents=True, exist_ok=True)
         bridge = Host("bridge", self.bridge_ns, BRIDGE, "", "", "", "", 0)
-        proc = self.spawn(bridge, ["tcpdump", "-n", "-U", "--immediate-mode", "-Z", "root", "-i", iface,
-                                   "-w", path,
-                                   filter], name=f"tcpdump-{iface}")
+        # -Z root: the work directory is root's only; immediate mode: no packet waits in a buffer
+        proc = self.spawn(bridge, ["tcpdump", "-n", "-U", "--immediate-mode", "-Z", "root",
+                                   "-i", iface, "-w", path, filter], name=f"tcpdump-{iface}")
         self._await(proc, lambda: "listening on" in proc.output(), "tcpdump", 10)
         return Capture(proc, path)
 
@@ -838,7 +832,6 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("list", help=f"labs recorded in {STATE_DIR}")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="lab: %(message)s")
-
     if args.cmd == "up":
         lab = Lab(hosts=args.hosts, prefix=args.prefix).up()
         for h in lab.hosts:
@@ -853,8 +846,9 @@ def main(argv: list[str] | None = None) -> int:
               f"  ip netns exec {lab.client.ns} bash      # a shell on the client\n"
               f"  python {sys.argv[0]} down {lab.prefix}")
         return 0
+    states = _states()
     if args.cmd == "list":
-        for path, st in _states():
+        for path, st in states:
             present = sum((NETNS_DIR / n).exists() for n in st.get("namespaces", []))
             owner = f"pid {st['pid']}" if _owner_alive(st) else "stale" if st.get("pid") else "detached"
             print(f"{st['prefix']}  hosts={st.get('hosts')}  namespaces={present}  {owner}  "
@@ -862,20 +856,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args.prefixes and not args.all_stale:
         ap.error("down needs PREFIX... or --all-stale")
-    states = _states()
     rc = 0
     for prefix in set(args.prefixes) - {st["prefix"] for _, st in states}:
         log.warning("no lab %s recorded in %s", prefix, STATE_DIR)
         rc = 1
     for path, st in states:
-        wanted = st["prefix"] in args.prefixes or (args.all_stale and _stale(st))
-        if not wanted:
-            continue
-        problems = _destroy(st, path)
-        for p in problems:
-            log.warning("%s: %s", st["prefix"], p)
-        rc |= bool(problems)
-        print(f"removed lab {st['prefix']}" + (" (with problems)" if problems else ""))
+        if st["prefix"] in args.prefixes or (args.all_stale and _stale(st)):
+            problems = _destroy(st, path)
+            for p in problems:
+                log.warning("%s: %s", st["prefix"], p)
+            rc |= bool(problems)
+            print(f"removed lab {st['prefix']}" + (" (with problems)" if problems else ""))
     return rc
 
 
