@@ -1,4 +1,4 @@
-"""Shared by every test: the netns lab on sys.path, and fixtures that build labs and always remove them.
+"""Shared by every test: the netns lab on sys.path, and fixtures that build labs and remove them.
 
 A test that uses a lab is marked `lab` (so `-m "not lab"` leaves them out); without root it fails
 with a message saying why, rather than being skipped.
@@ -20,6 +20,12 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.lab)
 
 
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("lab") and os.geteuid() != 0:
+        pytest.fail("lab tests need root (they create network namespaces): run them as root, "
+                    "or deselect them with -m 'not lab'", pytrace=False)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     report = yield
@@ -32,9 +38,6 @@ def pytest_runtest_makereport(item, call):
 def lab_factory(request):
     """make(hosts=2, **Lab kwargs) -> a Lab that is up; every lab made is taken down afterwards.
     When the test failed, the end of each lab process's log is printed into the report."""
-    if os.geteuid() != 0:
-        pytest.fail("lab tests need root (they create network namespaces): run them as root, "
-                    "or deselect them with -m 'not lab'", pytrace=False)
     labs = []
 
     def make(hosts: int = 2, **kw) -> Lab:

@@ -21,8 +21,9 @@ def main() -> None:
 
 
 def _load_or_exit(path: str) -> configmod.Config:
+    from vipd.scriptsec import load_checked
     try:
-        return configmod.load(path)
+        return load_checked(path)
     except configmod.ConfigError as e:
         click.echo(f"vipd: {path}: {len(e.issues)} error(s):", err=True)
         for issue in e.issues:

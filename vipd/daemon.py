@@ -17,7 +17,7 @@ from vipd import config as configmod
 from vipd.control import ControlServer
 from vipd.core import packet
 from vipd.core.events import (
-    AddVips, Announce, DrainChanged, FailbackApproved, FaultChanged, Log, Notify, RemoveVips,
+    AddVips, Announce, DrainChanged, FailbackApproved, FaultChanged, GateChanged, Log, Notify, RemoveVips,
     PriorityChanged, SendAdvert, Shutdown, Startup, State, Transition,
 )
 from vipd.core.tracking import effective_priority
@@ -27,6 +27,7 @@ from vipd.net.announce import Announcer, ipv6_forwarding
 from vipd.net.netlink import LinkMonitor, NetlinkThread
 from vipd.net.rawsock import VrrpSocket
 from vipd.runtime import Runtime
+from vipd.scriptsec import load_checked
 
 log = logging.getLogger("vipd")
 RX_BATCH = 64     # datagrams read per wake-up before timers get a turn
@@ -143,7 +144,7 @@ class Daemon:
         """SIGHUP: validate first; a bad config changes nothing. Unchanged instances keep state."""
         path = self.config.path
         try:
-            new = configmod.load(path)
+            new = load_checked(path)
         except configmod.ConfigError as e:
             log.error("reload rejected, running config kept:\n%s", e)
             return {"ok": False, "error": str(e)}
@@ -256,7 +257,8 @@ class Daemon:
 
     def _on_check_change(self, runner: CheckRunner) -> None:
         for rt in list(self.runtimes.values()):
-            if any(t.name == runner.name for t in rt.cfg.track_checks):
+            if runner.name in rt.cfg.failback_gate or any(
+                    t.name == runner.name for t in rt.cfg.track_checks):
                 self._refresh_faults(rt)
 
     def _tracking(self, rt: Runtime) -> tuple[set[str], int]:
@@ -290,6 +292,19 @@ class Daemon:
             self._apply(rt, rt.core.handle(FaultChanged(frozenset(faults)), now))
         if priority != rt.core.priority:
             self._apply(rt, rt.core.handle(PriorityChanged(priority), now))
+        if rt.cfg.failback_gate:
+            gate_ok = not self._failing_gates(rt)
+            if gate_ok != rt.core.gate_ok:
+                self._apply(rt, rt.core.handle(GateChanged(gate_ok), now))
+
+    def _failing_gates(self, rt: Runtime) -> dict[str, str]:
+        """Gate checks that do not pass (no result yet counts as failing), with their output."""
+        failing = {}
+        for name in rt.cfg.failback_gate:
+            runner = self.checks.get(name)
+            if runner is None or runner.ok is not True:
+                failing[name] = runner.output if runner and runner.output else "no result yet"
+        return failing
 
     # ---- actions ------------------------------------------------------------------------
 
@@ -415,7 +430,11 @@ class Daemon:
                 return {"ok": False, "error": f"no instance {req.get('instance')!r};"
                                               f" have {sorted(self.runtimes)}"}
             if cmd == "failback":
-                ev = FailbackApproved()
+                failing = self._failing_gates(rt)
+                if failing and not req.get("force"):
+                    return {"ok": False, "error": "failback refused, gate failing: " + "; ".join(
+                        f"{n}: {out}" for n, out in failing.items()) + " (use --force)"}
+                ev = FailbackApproved(force=bool(req.get("force")))
             else:
                 ev = DrainChanged(cmd == "drain")
             self._apply(rt, rt.core.handle(ev, self.loop.time()))

@@ -26,7 +26,8 @@ class Runtime:
             adver_int_cs=cfg.adver_int_cs, family=cfg.family, vips=self.vip_addrs,
             local_addr=local_addr, unicast_peers=tuple(cfg.unicast_peers),
             auth_type=1 if cfg.auth_pass else 0, auth_data=auth_data,
-            failback=cfg.failback, preempt_delay=cfg.preempt_delay), now)
+            failback=cfg.failback, preempt_delay=cfg.preempt_delay,
+            gated=bool(cfg.failback_gate)), now)
         self._auth_data = auth_data
         self.multicast = not cfg.unicast_peers
         self.dsts = (tuple(cfg.unicast_peers) if cfg.unicast_peers

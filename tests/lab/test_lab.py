@@ -221,11 +221,12 @@ def test_vipd_and_keepalived_run_with_their_files_in_the_workdir(lab):
                               'interface = "eth0"\nvrid = 51\npriority = 150\nadvert_interval = 0.1\n'
                               'vips = ["198.51.100.100/24"]\n')
     assert vipd.socket == str(lab.workdir / "h1" / "vipd.sock")
-    st = json.loads(lab.run(h1, [str(labmod.VIPD), "status", "--json", "--socket", vipd.socket]).stdout)
+    status = lab.run(h1, [str(labmod.VIPD), "status", "--json", "--socket", vipd.socket])
+    st = json.loads(status.stdout)
     assert st["router_id"] == "h1"
     assert lab.wait_for(lambda: lab.holder("198.51.100.100") == ["h1"], timeout=5), vipd.output()
-    keepalived = lab.start_keepalived(h2, "vrrp_instance web {\n interface eth0\n virtual_router_id 52\n"
-                                          " priority 100\n advert_int 1\n"
+    keepalived = lab.start_keepalived(h2, "vrrp_instance web {\n interface eth0\n"
+                                          " virtual_router_id 52\n priority 100\n advert_int 1\n"
                                           " virtual_ipaddress {\n  198.51.100.101/24\n }\n}\n")
     assert lab.wait_for(lambda: "Entering BACKUP STATE" in keepalived.output(), timeout=5), \
         keepalived.output()
@@ -257,8 +258,8 @@ def test_down_removes_everything_even_after_an_exception():
 
 def _child_lab(code: str) -> tuple[subprocess.Popen, str]:
     """A Python process that builds a 1-host lab, prints its prefix and waits."""
-    child = subprocess.Popen([PY, "-c", f"import sys, time; sys.path.insert(0, {os.path.dirname(LAB_PY)!r})\n"
-                              f"from lab import Lab\n{code}"], stdout=subprocess.PIPE, text=True)
+    head = f"import sys, time\nsys.path.insert(0, {os.path.dirname(LAB_PY)!r})\nfrom lab import Lab\n"
+    child = subprocess.Popen([PY, "-c", head + code], stdout=subprocess.PIPE, text=True)
     return child, child.stdout.readline().strip()
 
 
@@ -282,14 +283,14 @@ def test_interrupted_and_killed_runs_are_cleaned_up(lab):
     assert len(lab_namespaces(lab.prefix)) == 4 and lab.ping(lab.client, lab.hosts[0].ip4)
 
 
-def test_cli_up_leaves_a_lab_running_until_down(lab_factory):   # lab_factory: the root check
+def test_cli_up_leaves_a_lab_running_until_down():
     up = subprocess.run([PY, LAB_PY, "up", "--hosts", "1", "--nginx"], capture_output=True,
                         text=True, check=True, timeout=30)
     prefix = next(line.split()[-1] for line in up.stdout.splitlines() if " down " in line)
     try:
         assert sorted(lab_namespaces(prefix)) == sorted(f"{prefix}{n}" for n in ("br", "c", "h1"))
-        curl = subprocess.run(["ip", "netns", "exec", f"{prefix}c", "curl", "-s", "http://198.51.100.1/"],
-                              capture_output=True, text=True)
+        curl = subprocess.run(["ip", "netns", "exec", f"{prefix}c", "curl", "-s",
+                               "http://198.51.100.1/"], capture_output=True, text=True)
         assert curl.stdout == "h1\n"
         subprocess.run([PY, LAB_PY, "down", "--all-stale"], check=True, capture_output=True)
         assert lab_namespaces(prefix)    # detached on purpose: not stale

@@ -271,10 +271,12 @@ def test_vip_mismatch_is_logged_once_not_dropped():
 def test_drain_gives_up_role_and_never_takes_it():
     inst = master()
     actions = inst.handle(DrainChanged(True), 10.0)
-    assert actions[:3] == [Transition(State.MASTER, State.BACKUP, "drained by operator"),
-                           SendAdvert(0), RemoveVips()]
+    assert actions == [Transition(State.MASTER, State.BACKUP, "drained by operator"),
+                       SendAdvert(0), Notify("BACKUP", "MASTER")]
+    # VIPs stay until the new master's first advert (no gap for clients)...
+    assert inst.next_deadline() == pytest.approx(10.0 + 3.609375)
+    assert only(rx(inst, adv(50), 10.7), RemoveVips) == [RemoveVips()]
     assert inst.next_deadline() is None
-    rx(inst, adv(50), 11.0)
     assert inst.handle_timer(100.0) == [] and inst.state is State.BACKUP
     inst.handle(DrainChanged(False), 200.0)
     assert inst.next_deadline() == pytest.approx(203.609375)
@@ -331,3 +333,51 @@ def test_any_event_sequence_keeps_invariants(failback, priority, steps):
             assert inst._adver_deadline is None and inst._down_deadline is None
     inst.handle(Shutdown(), now + 1)
     assert inst.state is State.INIT and inst.next_deadline() is None
+
+
+def test_backup_hook_runs_again_when_the_master_changes():
+    inst = started()
+    assert rx(inst, adv(200), 1.0) == [Notify("BACKUP", "BACKUP", reassert=True)]
+    assert rx(inst, adv(200), 2.0) == []
+    assert rx(inst, adv(200), 3.0, src="198.51.100.3") == [Notify("BACKUP", "BACKUP", reassert=True)]
+    assert inst.master_ip == "198.51.100.3"
+
+
+def test_failback_gate_holds_auto_failback_until_it_passes():
+    from vipd.core.events import GateChanged
+    inst = started(gated=True)
+    actions = rx(inst, adv(50), 1.0)
+    assert inst.failback_pending and "failback gates" in only(actions, Log)[0].message
+    rx(inst, adv(50), 4.0)
+    assert inst.next_deadline() == pytest.approx(4.0 + 3.609375)   # tolerated, not preempting
+    inst.handle(GateChanged(True), 5.0)
+    assert inst.next_deadline() == 5.0                             # fails back at once
+    assert inst.handle_timer(5.0)[0].new is State.MASTER
+    assert not inst.failback_pending
+
+
+def test_failback_gate_never_blocks_failover():
+    inst = started(gated=True)
+    rx(inst, adv(200), 1.0)
+    assert inst.handle_timer(inst.next_deadline())[0].new is State.MASTER
+
+
+def test_semi_auto_approval_respects_gate_unless_forced():
+    from vipd.core.events import GateChanged
+    inst = started(failback="semi-auto", gated=True)
+    rx(inst, adv(50), 1.0)
+    inst.handle(FailbackApproved(), 2.0)
+    assert inst.next_deadline() == pytest.approx(4.609375)          # gate closed: nothing yet
+    inst.handle(GateChanged(True), 3.0)
+    assert inst.next_deadline() == 3.0
+    inst2 = started(failback="semi-auto", gated=True)
+    rx(inst2, adv(50), 1.0)
+    inst2.handle(FailbackApproved(force=True), 2.0)
+    assert inst2.next_deadline() == 2.0
+
+
+def test_drain_without_new_master_removes_vips_at_master_down_interval():
+    inst = master()
+    inst.handle(DrainChanged(True), 10.0)
+    assert only(inst.handle_timer(10.0 + 3.609375), RemoveVips) == [RemoveVips()]
+    assert inst.state is State.BACKUP and inst.next_deadline() is None

@@ -56,7 +56,15 @@ class PriorityChanged:
 
 @dataclass(frozen=True, slots=True)
 class FailbackApproved:
-    """Operator approved a pending semi-auto failback (``vipd failback``)."""
+    """Operator approved a pending semi-auto failback (``vipd failback``); ``force`` skips the
+    failback gates."""
+    force: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class GateChanged:
+    """All failback gates pass (ok) or not; a gate holds back preemption only, never failover."""
+    ok: bool
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from vipd.core import policy
 from vipd.core.events import (
-    AddVips, AdvertReceived, Announce, DrainChanged, FailbackApproved, FaultChanged, Log, Notify,
+    AddVips, AdvertReceived, Announce, DrainChanged, FailbackApproved, FaultChanged, GateChanged,
+    Log, Notify,
     PriorityChanged, RemoveVips, SendAdvert, Shutdown, Startup, State, Transition,
 )
 from vipd.core.packet import Advert, Reason
@@ -36,6 +37,7 @@ class RouterParams:
     auth_data: bytes = b""               # v2 only, 8 bytes on the wire
     failback: str = policy.AUTO
     preempt_delay: float = 0.0
+    gated: bool = False                  # failback gates configured: closed until told otherwise
 
 
 class UnexpectedEvent(Exception):
@@ -61,12 +63,15 @@ class Instance:
         self.drained = False
         self.failback_pending = False
         self.failback_approved = False
+        self.gate_forced = False
+        self.gate_ok = not params.gated
         self.preempt_until = 0.0
         self.counters: dict[str, int] = {}
         self.history: deque[tuple[float, str, str, str]] = deque(maxlen=self.HISTORY)
         self._adver_deadline: float | None = None
         self._down_deadline: float | None = None
         self._preempt_deadline: float | None = None
+        self._handover_deadline: float | None = None   # drained master: VIPs kept until then
         self._last_lower_master = -1e18
         self._vip_set = frozenset(params.vips)
         self._last_vip_mismatch: tuple[str, ...] | None = None
@@ -87,20 +92,25 @@ class Instance:
         if isinstance(event, PriorityChanged):
             return self._priority_changed(event.priority, now)
         if isinstance(event, FailbackApproved):
-            return self._approve(now)
+            return self._approve(event.force, now)
+        if isinstance(event, GateChanged):
+            return self._gate_changed(event.ok, now)
         if isinstance(event, DrainChanged):
             return self._drain(event.drained, now)
         raise UnexpectedEvent(self.state, event)
 
     def next_deadline(self) -> float | None:
         best = None
-        for d in (self._adver_deadline, self._down_deadline, self._preempt_deadline):
+        for d in (self._adver_deadline, self._down_deadline, self._preempt_deadline,
+                  self._handover_deadline):
             if d is not None and (best is None or d < best):
                 best = d
         return best
 
     def handle_timer(self, now: float) -> list:
         actions: list = []
+        if self._handover_deadline is not None and now >= self._handover_deadline:
+            actions += self._end_handover("no new master heard")
         if self._preempt_deadline is not None and now >= self._preempt_deadline:
             self._preempt_deadline = None
             # preempt_delay over: a lower-priority master we have been tolerating is taken over now
@@ -177,12 +187,18 @@ class Instance:
             self.master_priority = None
             self._down_deadline = now + self.skew_time
             return actions
+        if self._handover_deadline is not None:
+            actions += self._end_handover(f"new master {src} announced")
         if adv.priority >= self.priority or not self._can_preempt(now):
             if self.params.version == 3:
                 self.master_adver_int_cs = adv.adver_int_cs   # learn the master's interval
+            if src != self.master_ip:
+                # A new master: the BACKUP hook runs again with VIPD_MASTER_IP set, so a Redis
+                # replica follows the primary that actually holds the VIP.
+                actions.append(Notify("BACKUP", "BACKUP", reassert=True))
             self.master_ip = src
             self.master_priority = adv.priority
-            self._down_deadline = now + self.master_down_interval
+            self._down_deadline = None if self.drained else now + self.master_down_interval
             if adv.priority < self.priority:
                 actions += self._note_pending(now)
             return actions
@@ -249,7 +265,7 @@ class Instance:
         self.master_ip = self.params.local_addr
         self.master_priority = self.priority
         self.failback_pending = False
-        self.failback_approved = False
+        self.failback_approved = self.gate_forced = False
         self._down_deadline = None
         self._adver_deadline = now + self.params.adver_int_cs / 100.0
         self._count("adverts_sent")
@@ -268,6 +284,8 @@ class Instance:
         actions: list = []
         if prev is State.MASTER:
             actions += self._leave_master()
+        elif self._handover_deadline is not None:
+            actions += self._end_handover("shutdown")
         self._down_deadline = self._preempt_deadline = None
         if prev is not State.INIT:
             actions.insert(0, self._set_state(State.INIT, "shutdown", now))
@@ -282,6 +300,8 @@ class Instance:
         if faults and self.state is not State.FAULT:
             prev = self.state
             actions = self._leave_master() if prev is State.MASTER else []
+            if self._handover_deadline is not None:
+                actions += self._end_handover("fault")
             self._down_deadline = self._preempt_deadline = None
             self.master_ip = None
             actions.insert(0, self._set_state(State.FAULT, "fault: " + ", ".join(sorted(faults)), now))
@@ -305,13 +325,22 @@ class Instance:
             self._down_deadline = now   # we now outrank the master we know
         return actions
 
-    def _approve(self, now: float) -> list:
+    def _approve(self, force: bool, now: float) -> list:
         if self.state is not State.BACKUP or self.drained:
             return []
         self.failback_approved = True
-        if self._master_is_lower():
+        self.gate_forced = force
+        if self._master_is_lower() and self._can_preempt(now):
             self._down_deadline = now   # take the role in one step
-        return [Log("info", "failback approved by operator")]
+        return [Log("info", "failback approved by operator" + (" (gates forced)" if force else ""))]
+
+    def _gate_changed(self, ok: bool, now: float) -> list:
+        if ok == self.gate_ok:
+            return []
+        self.gate_ok = ok
+        if ok and self.state is State.BACKUP and self._master_is_lower() and self._can_preempt(now):
+            self._down_deadline = now   # gates just opened: fail back now, not at the next timeout
+        return [Log("info", "failback gates " + ("pass" if ok else "failing"))]
 
     def _drain(self, drained: bool, now: float) -> list:
         if drained == self.drained:
@@ -319,35 +348,50 @@ class Instance:
         self.drained = drained
         if drained:
             self.failback_pending = False
-            if self.state is State.MASTER:
-                actions = self._leave_master()
-                self._down_deadline = None
-                self.master_ip = None
-                actions.insert(0, self._set_state(State.BACKUP, "drained by operator", now))
-                actions.append(Notify("BACKUP", "MASTER"))
-                return actions
             self._down_deadline = None
-            return [Log("info", "drained: will not become master")]
+            if self.state is not State.MASTER:
+                return [Log("info", "drained: will not become master")]
+            # Give up the role at once (priority 0: a backup takes over after Skew_Time) but keep
+            # the VIPs until the new master's first advert, so clients see no gap.
+            self._adver_deadline = None
+            self._count("adverts_sent")
+            self._count("priority0_sent")
+            self._handover_deadline = now + self.master_down_interval
+            self.master_ip = None
+            return [self._set_state(State.BACKUP, "drained by operator", now), SendAdvert(0),
+                    Notify("BACKUP", "MASTER")]
         if self.state is State.BACKUP:
             self._down_deadline = now + self.master_down_interval
         return [Log("info", "undrained")]
+
+    def _end_handover(self, why: str) -> list:
+        self._handover_deadline = None
+        return [RemoveVips(), Log("info", f"drain: VIPs removed ({why})")]
 
     # ---- helpers ------------------------------------------------------------------------
 
     def _can_preempt(self, now: float) -> bool:
         return policy.may_preempt(self.params.failback, now, self.preempt_until,
-                                  self.failback_approved, self.drained)
+                                  self.failback_approved, self.drained,
+                                  self.gate_ok or self.gate_forced)
 
     def _master_is_lower(self) -> bool:
         return self.master_priority is not None and self.master_priority < self.priority
 
     def _note_pending(self, now: float) -> list:
-        if self.params.failback != policy.SEMI_AUTO or self.failback_pending or self.drained:
+        """A lower-priority master is tolerated because of the policy or a gate: say so once."""
+        fb = self.params.failback
+        if self.failback_pending or self.drained or fb == policy.NONE:
             return []
+        if fb == policy.SEMI_AUTO:
+            why = f"run 'vipd failback {self.name}' to take the role"
+        elif not self.gate_ok:
+            why = "waiting for the failback gates to pass"
+        else:
+            return []      # auto inside preempt_delay: the preempt deadline handles it
         self.failback_pending = True
         return [Log("info", f"failback pending: master {self.master_ip} has priority"
-                            f" {self.master_priority} < ours {self.priority};"
-                            f" run 'vipd failback {self.name}' to take the role")]
+                            f" {self.master_priority} < ours {self.priority}; {why}")]
 
     def _set_state(self, new: State, reason: str, now: float) -> Transition:
         """The one place that changes state; the driver logs the Transition as OLD -> NEW (reason)."""
