@@ -132,7 +132,8 @@ class Proc:
     so the group id cannot belong to anyone else by then.
     """
 
-    def __init__(self, host: Host, argv: list[str], log_path: pathlib.Path, popen: subprocess.Popen):
+    def __init__(self, host: Host, argv: list[str], log_path: pathlib.Path,
+                 popen: subprocess.Popen):
         self.host, self.argv, self.log_path, self._popen = host, argv, log_path, popen
         self.pid = popen.pid
         self.socket: str | None = None                  # vipd's control socket
@@ -549,8 +550,8 @@ class Lab:
             log_path = log_path.with_name(f"{stem}.{n}.log")
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "wb") as out:
-            popen = subprocess.Popen(["ip", "netns", "exec", host.ns, *argv], stdin=subprocess.DEVNULL,
-                                     stdout=out, stderr=subprocess.STDOUT,
+            popen = subprocess.Popen(["ip", "netns", "exec", host.ns, *argv],
+                                     stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                      env={**os.environ, **(env or {})}, start_new_session=True)
         proc = Proc(host, argv, log_path, popen)
         self._procs.append(proc)
@@ -582,7 +583,8 @@ class Lab:
         """nginx in the foreground serving body (default "<name>\\n") at /, on IPv4 and IPv6."""
         host = self._h(host)
         d = self.workdir / host.name / f"nginx-{port}"
-        self.write(f"{host.name}/nginx-{port}/www/index.html", f"{host.name}\n" if body is None else body)
+        body = f"{host.name}\n" if body is None else body
+        self.write(f"{host.name}/nginx-{port}/www/index.html", body)
         conf = self.write(f"{host.name}/nginx-{port}/nginx.conf", NGINX_CONF.format(d=d, port=port))
         proc = self.spawn(host, ["nginx", "-p", d, "-c", conf, "-e", "stderr"], name=f"nginx-{port}")
         proc.config_path = conf
@@ -774,10 +776,12 @@ def _vrrp_from(mac: str, ip4: str, ip6s: list[str]) -> str:
          "s4", ("ld", "w", 26), ("jeq", int(ipaddress.IPv4Address(ip4)), "drop", "mac"),
          "v6", ("ld", "b", 20), ("jeq", 112, "a0w0", "pass")]
     for n, addr in enumerate(ip6s):
-        words = [int.from_bytes(ipaddress.IPv6Address(addr).packed[j:j + 4], "big") for j in (0, 4, 8, 12)]
+        packed = ipaddress.IPv6Address(addr).packed
         miss = f"a{n + 1}w0" if n + 1 < len(ip6s) else "mac"
-        for j, w in enumerate(words):   # IPv6 source: 16 bytes at offset 22
-            p += [f"a{n}w{j}", ("ld", "w", 22 + 4 * j), ("jeq", w, f"a{n}w{j + 1}" if j < 3 else "drop", miss)]
+        for j in range(4):   # the IPv6 source: 16 bytes at offset 22, a word at a time
+            word = int.from_bytes(packed[4 * j:4 * j + 4], "big")
+            p += [f"a{n}w{j}", ("ld", "w", 22 + 4 * j),
+                  ("jeq", word, f"a{n}w{j + 1}" if j < 3 else "drop", miss)]
     return _cbpf(p + ["mac", ("ld", "w", 6), ("jeq", int.from_bytes(m[:4], "big"), "mac2", "pass"),
                       "mac2", ("ld", "h", 10), ("jeq", int.from_bytes(m[4:], "big"), "drop", "pass"),
                       "pass", ("ret", -1), "drop", ("ret", 2)])
@@ -850,7 +854,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "list":
         for path, st in states:
             present = sum((NETNS_DIR / n).exists() for n in st.get("namespaces", []))
-            owner = f"pid {st['pid']}" if _owner_alive(st) else "stale" if st.get("pid") else "detached"
+            owner = (f"pid {st['pid']}" if _owner_alive(st) else
+                     "stale" if st.get("pid") else "detached")
             print(f"{st['prefix']}  hosts={st.get('hosts')}  namespaces={present}  {owner}  "
                   f"{st.get('workdir')}")
         return 0
