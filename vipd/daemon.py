@@ -17,8 +17,8 @@ from vipd import config as configmod
 from vipd.control import ControlServer
 from vipd.core import packet
 from vipd.core.events import (
-    AddVips, Announce, DrainChanged, FailbackApproved, FaultChanged, GateChanged, Log, Notify, RemoveVips,
-    PriorityChanged, SendAdvert, Shutdown, Startup, State, Transition,
+    AddVips, Announce, DrainChanged, FailbackApproved, FaultChanged, GateChanged, Log, Notify,
+    PriorityChanged, RemoveVips, SendAdvert, Shutdown, Startup, State, Transition,
 )
 from vipd.core.tracking import effective_priority
 from vipd.checks import CheckRunner
@@ -397,12 +397,12 @@ class Daemon:
         if not argv:
             return
         env = rt.hook_env(a.state, a.prev_state)
-        on_done = None
-        if deferred:
-            def on_done(_result, rt=rt, deferred=tuple(deferred)):
-                for d in deferred:
-                    self._vip_action(rt, d)
-        self._hooks[rt.name].submit(a.state, tuple(argv), env, on_done)
+        held = tuple(deferred or ())
+
+        def on_done(_result) -> None:
+            for d in held:          # promote before announce: VIPs up once the hook is done
+                self._vip_action(rt, d)
+        self._hooks[rt.name].submit(a.state, tuple(argv), env, on_done if held else None)
 
     # ---- control ------------------------------------------------------------------------
 

@@ -96,7 +96,7 @@ def test_unicast_peers_without_multicast(pair):
     lab = pair
     h1, h2 = lab.hosts
     cap = lab.capture()
-    p1 = lab.start_vipd(h1, vipd_config(priority=150, unicast_peers=[h2.ip4]))
+    lab.start_vipd(h1, vipd_config(priority=150, unicast_peers=[h2.ip4]))
     p2 = lab.start_vipd(h2, vipd_config(priority=100, unicast_peers=[h1.ip4]))
     assert wait_holder(lab, VIP4, ["h1"])
     assert wait_state(lab, p2, "BACKUP")
