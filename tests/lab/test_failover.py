@@ -1,4 +1,5 @@
 """Two vipd hosts in front of nginx, real kernels: election, link cut, clean stop, IPv6, unicast."""
+import os
 import signal
 import time
 
@@ -26,6 +27,8 @@ def test_higher_priority_holds_vip_and_client_reaches_it(pair):
     assert lab.ping(lab.client, VIP4)
     assert lab.http_get(lab.client, f"http://{VIP4}/") == "h1\n"
     assert instance_status(lab, p2)["master_ip"] == "198.51.100.1"
+    # The control socket can drain and fail back instances: root only.
+    assert os.stat(p1.socket).st_mode & 0o777 == 0o600
 
 
 def test_cut_master_link_backup_takes_over_then_heal_returns(pair):
