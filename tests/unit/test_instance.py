@@ -381,3 +381,24 @@ def test_drain_without_new_master_removes_vips_at_master_down_interval():
     inst.handle(DrainChanged(True), 10.0)
     assert only(inst.handle_timer(10.0 + 3.609375), RemoveVips) == [RemoveVips()]
     assert inst.state is State.BACKUP and inst.next_deadline() is None
+
+
+def test_fault_from_backup_and_shutdown_in_fault():
+    inst = started()
+    actions = inst.handle(FaultChanged(frozenset({"check nginx failing"})), 1.0)
+    assert actions == [Transition(State.BACKUP, State.FAULT, "fault: check nginx failing"),
+                       Notify("FAULT", "BACKUP")]
+    assert inst.next_deadline() is None
+    assert inst.handle(Shutdown(), 2.0) == [Transition(State.FAULT, State.INIT, "shutdown"),
+                                            Notify("STOP", "FAULT")]
+
+
+def test_owner_leaves_fault_straight_to_master():
+    inst = Instance("web", params(priority=255), 0.0)
+    inst.handle(FaultChanged(frozenset({"link eth0 down"})), 0.0)
+    inst.handle(Startup(), 0.0)
+    actions = inst.handle(FaultChanged(frozenset()), 3.0)
+    assert actions == [Transition(State.FAULT, State.MASTER,
+                                  "fault cleared: link eth0 down (address owner)"),
+                       SendAdvert(255), AddVips(), Announce(), Notify("MASTER", "FAULT")]
+    assert inst.next_deadline() == pytest.approx(4.0)
