@@ -76,6 +76,20 @@ for seq in range(1, count + 1):
 sys.exit(1)
 """
 
+# GET with http.client (urllib would honour proxy settings), for machines without curl.
+_HTTP_GET = r"""
+import http.client, sys, urllib.parse
+u = urllib.parse.urlsplit(sys.argv[1])
+try:
+    c = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=float(sys.argv[2]))
+    c.request("GET", (u.path or "/") + (f"?{u.query}" if u.query else ""))
+    r = c.getresponse()
+    sys.stdout.write(r.read().decode(errors="replace"))
+except (OSError, http.client.HTTPException):
+    sys.exit(1)
+sys.exit(r.status >= 400)
+"""
+
 NGINX_CONF = """user root;
 worker_processes 1;
 daemon off;
@@ -321,7 +335,7 @@ def _destroy(state: dict, state_path: pathlib.Path) -> list[str]:
     if left:
         problems.append(f"namespaces left: {left}")
     workdir = state.get("workdir")
-    if workdir and state.get("remove_workdir"):
+    if workdir and os.path.isdir(workdir) and state.get("remove_workdir"):
         shutil.rmtree(workdir, onerror=lambda f, p, e: problems.append(f"removing {p}: {e[1]}"))
     if not left:
         state_path.unlink(missing_ok=True)
@@ -334,6 +348,8 @@ class Lab:
     workdir holds logs, configs, pid files and data directories; it is a new temporary directory
     unless given, and it is removed at teardown if the lab created it and keep is False.
     """
+
+    curl = shutil.which("curl")   # http_get's client when installed: it starts faster than Python
 
     def __init__(self, hosts: int = 2, prefix: str | None = None, workdir: str | None = None,
                  keep: bool = False):
@@ -488,6 +504,8 @@ class Lab:
                     log.warning("lab %s: %s", self.prefix, problem)
             except Exception:
                 log.exception("lab %s: teardown", self.prefix)
+        if not self._state["remove_workdir"]:
+            log.info("lab %s: files kept in %s", self.prefix, self.workdir)
 
     def _stop_all(self, timeout: float) -> None:
         live = [p for p in self._procs if p.alive()]
@@ -709,9 +727,10 @@ class Lab:
         return r.returncode == 0
 
     def http_get(self, src_host: Host | str, url: str, timeout: float = 2.0) -> str | None:
-        """The body of a 2xx answer, or None (no answer, timeout, error status)."""
-        r = self.run(src_host, ["curl", "-sfg", "--noproxy", "*", "--max-time", timeout, url],
-                     check=False, timeout=timeout + 10)
+        """The body of the answer, or None (no answer, timeout, HTTP status 400 or more)."""
+        argv = ([self.curl, "-sfg", "--noproxy", "*", "--max-time", timeout, url] if self.curl
+                else [sys.executable, "-I", "-S", "-c", _HTTP_GET, url, timeout])
+        r = self.run(src_host, argv, check=False, timeout=timeout + 10)
         return r.stdout if r.returncode == 0 else None
 
     @staticmethod

@@ -37,10 +37,12 @@ def pytest_runtest_makereport(item, call):
 @pytest.fixture
 def lab_factory(request):
     """make(hosts=2, **Lab kwargs) -> a Lab that is up; every lab made is taken down afterwards.
-    When the test failed, the end of each lab process's log is printed into the report."""
+    When the test failed, the end of each lab process's log is printed into the report;
+    VIPD_LAB_KEEP=1 keeps each lab's work directory (configs, logs, captures) for a look."""
     labs = []
 
     def make(hosts: int = 2, **kw) -> Lab:
+        kw.setdefault("keep", os.environ.get("VIPD_LAB_KEEP") == "1")
         lab = Lab(hosts=hosts, **kw)
         labs.append(lab)
         return lab.up()

@@ -169,14 +169,18 @@ def test_cut_and_silent_cut_then_heal(lab):
     assert lab.wait_for(lambda: lab.ping(h1, h2.ip4, timeout=0.3), timeout=5)
 
 
-def test_nginx_and_redis_serve_the_client_from_the_lab_workdir(lab):
+@pytest.mark.parametrize("client", ["curl", "python"])
+def test_nginx_and_redis_serve_the_client_from_the_lab_workdir(lab, client):
     h1, h2 = lab.hosts
     c = lab.client
+    if client == "python":
+        lab.curl = None     # as on a machine without curl
     lab.start_nginx(h1)
     lab.start_nginx(h2, port=8080, body="custom\n")
     assert lab.http_get(c, f"http://{h1.ip4}/") == "h1\n"
     assert lab.http_get(c, f"http://[{h1.ip6}]/") == "h1\n"
     assert lab.http_get(c, f"http://{h2.ip4}:8080/") == "custom\n"
+    assert lab.http_get(c, f"http://{h2.ip4}:8080/missing") is None     # 404
     lab.stop_nginx(h1)
     assert lab.http_get(c, f"http://{h1.ip4}/", timeout=0.5) is None
     lab.start_redis(h2)
@@ -289,9 +293,9 @@ def test_cli_up_leaves_a_lab_running_until_down():
     prefix = next(line.split()[-1] for line in up.stdout.splitlines() if " down " in line)
     try:
         assert sorted(lab_namespaces(prefix)) == sorted(f"{prefix}{n}" for n in ("br", "c", "h1"))
-        curl = subprocess.run(["ip", "netns", "exec", f"{prefix}c", "curl", "-s",
-                               "http://198.51.100.1/"], capture_output=True, text=True)
-        assert curl.stdout == "h1\n"
+        get = subprocess.run(["ip", "netns", "exec", f"{prefix}c", PY, "-c", labmod._HTTP_GET,
+                              "http://198.51.100.1/", "2"], capture_output=True, text=True)
+        assert get.stdout == "h1\n"
         subprocess.run([PY, LAB_PY, "down", "--all-stale"], check=True, capture_output=True)
         assert lab_namespaces(prefix)    # detached on purpose: not stale
     finally:
