@@ -90,3 +90,123 @@ def pair(lab_factory):
     for h in lab.hosts:
         lab.start_nginx(h)
     return lab
+
+
+def example_config(lab, host, relpath: str, **values) -> str:
+    """An example from etc/ (relpath under it) made runnable on a lab host: installed program
+    paths point into the repo, global.socket into the lab's work directory, and each key=value
+    given replaces that key's value wherever it starts a line (e.g. advert_interval=0.2)."""
+    import re
+    text = (REPO / "etc" / relpath).read_text()
+    text = (text.replace("/usr/lib/vipd/checks/", f"{REPO}/checks/")
+                .replace("/etc/vipd/hooks/", f"{REPO}/etc/hooks/"))
+    values = {"socket": str(lab.workdir / host.name / "vipd.sock"), **values}
+    for key, value in values.items():
+        text, n = re.subn(rf"^{re.escape(key)}[ \t]*=[^#\n]*", f"{key} = {json.dumps(value)} ",
+                          text, flags=re.M)
+        assert n, f"etc/{relpath} has no key {key!r} to replace"
+    return text
+
+
+def vipd_cli(lab, proc, *args: str, check: bool = True):
+    """`vipd ARGS --socket S` on proc's host (e.g. "failback", "web"); the CompletedProcess."""
+    return lab.run(proc.host, [VIPD, *args, "--socket", proc.socket], check=check)
+
+
+def logged_transitions(proc, name: str = "web") -> list[tuple[str, str, str]]:
+    """(old, new, reason) of every "[name] OLD -> NEW (reason)" line in proc's log."""
+    import re
+    pat = re.compile(rf"\[{re.escape(name)}\] (INIT|BACKUP|MASTER|FAULT) -> "
+                     rf"(INIT|BACKUP|MASTER|FAULT) \((.*)\)$")
+    return [m.groups() for line in proc.output().splitlines() if (m := pat.search(line))]
+
+
+def transition_log_problems(lab, proc, name: str = "web") -> list[str]:
+    """What is wrong between the log and status: each transition must be logged exactly once, in
+    the order status lists them, each from the state the previous one entered."""
+    st = instance_status(lab, proc, name)
+    logged = logged_transitions(proc, name)
+    listed = [(t["from"], t["to"], t["reason"]) for t in st["transitions"]]
+    problems = []
+    if len(logged) != st["counters"].get("transitions", 0):
+        problems.append(f"{len(logged)} logged, {st['counters'].get('transitions')} counted")
+    if logged[-len(listed):] != listed:
+        problems.append(f"log {logged[-len(listed):]} != status {listed}")
+    for prev, cur in zip([("", "INIT", "")] + logged, logged):
+        if cur[0] != prev[1] or cur[0] == cur[1] or not cur[2]:
+            problems.append(f"{cur} does not follow {prev}")
+    return problems
+
+
+PROBE = r"""
+import socket, sys, time
+vip, period, timeout = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+req = f"GET / HTTP/1.0\r\nHost: {vip}\r\n\r\n".encode()
+while True:
+    t0 = time.monotonic()
+    try:
+        with socket.create_connection((vip, 80), timeout=timeout) as s:
+            s.sendall(req)
+            buf = b""
+            while chunk := s.recv(4096):
+                buf += chunk
+        head, _, body = buf.partition(b"\r\n\r\n")
+        res = body.decode().strip() if b" 200 " in head.split(b"\r\n")[0] else "HTTP"
+    except OSError as e:
+        res = "ERR:" + type(e).__name__
+    t1 = time.monotonic()
+    print(f"{t0:.4f} {t1:.4f} {res or '-'}", flush=True)
+    time.sleep(max(0.0, period - (t1 - t0)))
+"""
+
+
+class HttpProber:
+    """A client that GETs http://VIP/ over a new connection every period seconds (timeout each),
+    logging (start, end, body or ERR:...) with time.monotonic(), which the lab shares.
+
+    The default period is short so that a window of a few milliseconds in which nobody answers
+    for the VIP is hit; the timeout is shorter than TCP's first SYN retransmission (1 s), so a
+    dropped SYN shows as a failure rather than as a slow answer."""
+
+    def __init__(self, lab, vip: str = VIP4, period: float = 0.005, timeout: float = 0.5):
+        import sys
+        self.proc = lab.spawn(lab.client, [sys.executable, "-I", "-S", "-c", PROBE, vip,
+                                           period, timeout], name="http-prober")
+        if not lab.wait_for(lambda: len(self.samples()) > 3, timeout=5):
+            raise AssertionError(f"HTTP prober produced nothing: {self.proc.output()[-500:]}")
+
+    def samples(self) -> list[tuple[float, float, str]]:
+        out = []
+        for line in self.proc.output().splitlines():
+            f = line.split()
+            if len(f) == 3:
+                out.append((float(f[0]), float(f[1]), f[2]))
+        return out
+
+    def failures(self, since: float = 0.0, until: float = 1e18) -> list[tuple[float, float, str]]:
+        return [s for s in self.samples() if since <= s[0] <= until and s[2] not in ("h1", "h2")]
+
+    def outage(self, since: float, until: float) -> float:
+        """The longest time without a successful answer around [since, until] (seconds), from
+        the end of the last success before since to the end of the first one after until (or
+        now): an outage that began earlier or lasts longer is counted whole."""
+        ok = [s[1] for s in self.samples() if s[2] in ("h1", "h2")]
+        marks = ([t for t in ok if t <= since][-1:] or [since]) + [t for t in ok if since < t < until]
+        marks += [t for t in ok if t >= until][:1] or [time.monotonic()]
+        return max(b - a for a, b in zip(marks, marks[1:]))
+
+    def wait_answer(self, body: str, timeout: float = 5.0) -> bool:
+        """Waits until the client's last answer came from the host whose nginx says body."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.last_answer() == body:
+                return True
+            time.sleep(0.03)
+        return False
+
+    def last_answer(self) -> str | None:
+        s = self.samples()
+        return s[-1][2] if s else None
+
+    def stop(self) -> None:
+        self.proc.stop()
