@@ -430,6 +430,10 @@ class Daemon:
                 return {"ok": False, "error": f"no instance {req.get('instance')!r};"
                                               f" have {sorted(self.runtimes)}"}
             if cmd == "failback":
+                if not rt.core.outranks_master or rt.core.drained:
+                    return {"ok": False, "error": f"{rt.name}: no failback pending (state"
+                            f" {rt.core.state}, master {rt.core.master_ip or 'unknown'}"
+                            f"{', drained' if rt.core.drained else ''})"}
                 failing = self._failing_gates(rt)
                 if failing and not req.get("force"):
                     return {"ok": False, "error": "failback refused, gate failing: " + "; ".join(

@@ -70,7 +70,7 @@ def test_owner_goes_master_at_once():
     inst = Instance("web", params(priority=255), 5.0)
     actions = inst.handle(Startup(), 5.0)
     assert actions == [Transition(State.INIT, State.MASTER, "startup (address owner)"),
-                       SendAdvert(255), AddVips(), Announce(), Notify("MASTER", "INIT")]
+                       AddVips(), Announce(), SendAdvert(255), Notify("MASTER", "INIT")]
     assert inst.next_deadline() == pytest.approx(6.0)
 
 
@@ -80,7 +80,7 @@ def test_down_timer_makes_master_and_adverts_keep_cadence():
     assert inst.handle_timer(t - 0.0001) == []
     actions = inst.handle_timer(t)
     assert actions == [Transition(State.BACKUP, State.MASTER, "master down timer expired"),
-                       SendAdvert(100), AddVips(), Announce(), Notify("MASTER", "BACKUP")]
+                       AddVips(), Announce(), SendAdvert(100), Notify("MASTER", "BACKUP")]
     assert inst.master_ip == ME
     # Fired 3 ms late: the next advert is still one interval after the previous deadline.
     nxt = inst.next_deadline()
@@ -139,7 +139,9 @@ def test_semi_auto_pending_then_approved_takes_role_at_once():
     inst.handle(FailbackApproved(), 3.5)
     assert inst.next_deadline() == 3.5
     actions = inst.handle_timer(3.5)
-    assert actions[0] == Transition(State.BACKUP, State.MASTER, "master down timer expired")
+    assert actions[0] == Transition(State.BACKUP, State.MASTER,
+                                    f"preempting lower-priority master {PEER} (50),"
+                                    " failback approved by operator")
     assert inst.failback_pending is False
 
 
@@ -276,10 +278,22 @@ def test_drain_gives_up_role_and_never_takes_it():
     # VIPs stay until the new master's first advert (no gap for clients)...
     assert inst.next_deadline() == pytest.approx(10.0 + 3.609375)
     assert only(rx(inst, adv(50), 10.7), RemoveVips) == [RemoveVips()]
-    assert inst.next_deadline() is None
+    # The drained host still watches the master (to know when it is gone) but never takes over.
+    assert inst.next_deadline() == pytest.approx(10.7 + 3.609375)
     assert inst.handle_timer(100.0) == [] and inst.state is State.BACKUP
+    assert inst.master_ip is None                  # the master died: not shown as alive
     inst.handle(DrainChanged(False), 200.0)
     assert inst.next_deadline() == pytest.approx(203.609375)
+
+
+def test_undrain_takes_the_role_back_at_once_from_a_lower_master():
+    inst = master()
+    inst.handle(DrainChanged(True), 10.0)
+    rx(inst, adv(50), 10.5)                        # tolerated while drained
+    assert inst.master_ip == PEER and inst.state is State.BACKUP
+    inst.handle(DrainChanged(False), 12.0)
+    assert inst.next_deadline() == 12.0
+    assert inst.handle_timer(12.0)[0].reason == f"preempting lower-priority master {PEER} (50)"
 
 
 def test_priority_change_on_master_is_advertised_at_once():
@@ -400,5 +414,5 @@ def test_owner_leaves_fault_straight_to_master():
     actions = inst.handle(FaultChanged(frozenset()), 3.0)
     assert actions == [Transition(State.FAULT, State.MASTER,
                                   "fault cleared: link eth0 down (address owner)"),
-                       SendAdvert(255), AddVips(), Announce(), Notify("MASTER", "FAULT")]
+                       AddVips(), Announce(), SendAdvert(255), Notify("MASTER", "FAULT")]
     assert inst.next_deadline() == pytest.approx(4.0)

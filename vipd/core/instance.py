@@ -120,9 +120,17 @@ class Instance:
         if self._down_deadline is not None and now >= self._down_deadline:
             self._down_deadline = None
             if self.state is State.BACKUP and not self.drained:
-                actions += self._become_master(now, "master down timer expired")
+                if self._master_is_lower():
+                    reason = f"preempting lower-priority master {self.master_ip}" \
+                             f" ({self.master_priority})"
+                    if self.failback_approved:
+                        reason += ", failback approved by operator"
+                else:
+                    reason = "master down timer expired"
+                actions += self._become_master(now, reason)
             elif self.state is State.BACKUP:
-                self.failback_pending = False
+                # drained: the master is gone and we do not take over; forget it
+                self.master_ip = self.master_priority = None
         if self._adver_deadline is not None and now >= self._adver_deadline:
             # Keep the cadence (no drift from processing delay) unless we fell a whole interval
             # behind, e.g. after the process was frozen.
@@ -140,6 +148,11 @@ class Instance:
     @property
     def master_down_interval(self) -> float:
         return master_down_interval_s(self.priority, self.master_adver_int_cs, self.params.version)
+
+    @property
+    def outranks_master(self) -> bool:
+        """A backup whose known master has a lower priority: a failback is possible."""
+        return self.state is State.BACKUP and self._master_is_lower()
 
     def count_discard(self, reason: Reason | str) -> None:
         self._count("discard_" + str(getattr(reason, "value", reason)))
@@ -198,7 +211,7 @@ class Instance:
                 actions.append(Notify("BACKUP", "BACKUP", reassert=True))
             self.master_ip = src
             self.master_priority = adv.priority
-            self._down_deadline = None if self.drained else now + self.master_down_interval
+            self._down_deadline = now + self.master_down_interval
             if adv.priority < self.priority:
                 actions += self._note_pending(now)
             return actions
@@ -270,8 +283,10 @@ class Instance:
         self._adver_deadline = now + self.params.adver_int_cs / 100.0
         self._count("adverts_sent")
         self._count("became_master")
-        return [self._set_state(State.MASTER, reason, now), SendAdvert(self.priority), AddVips(),
-                Announce(), Notify("MASTER", str(prev))]
+        # VIPs first, then the advert: the old master drops its VIPs when it hears us, and a
+        # client packet in between would find nobody answering.
+        return [self._set_state(State.MASTER, reason, now), AddVips(), Announce(),
+                SendAdvert(self.priority), Notify("MASTER", str(prev))]
 
     def _leave_master(self) -> list:
         self._adver_deadline = None
@@ -323,11 +338,13 @@ class Instance:
             actions.append(SendAdvert(priority))
         elif self.state is State.BACKUP and self._master_is_lower() and self._can_preempt(now):
             self._down_deadline = now   # we now outrank the master we know
+        if not self._master_is_lower():
+            self.failback_pending = False
         return actions
 
     def _approve(self, force: bool, now: float) -> list:
-        if self.state is not State.BACKUP or self.drained:
-            return []
+        if self.state is not State.BACKUP or self.drained or not self._master_is_lower():
+            return []     # nothing to fail back: an approval is not remembered for later
         self.failback_approved = True
         self.gate_forced = force
         if self._master_is_lower() and self._can_preempt(now):
@@ -361,7 +378,8 @@ class Instance:
             return [self._set_state(State.BACKUP, "drained by operator", now), SendAdvert(0),
                     Notify("BACKUP", "MASTER")]
         if self.state is State.BACKUP:
-            self._down_deadline = now + self.master_down_interval
+            self._down_deadline = (now if self._master_is_lower() and self._can_preempt(now)
+                                   else now + self.master_down_interval)
         return [Log("info", "undrained")]
 
     def _end_handover(self, why: str) -> list:
@@ -398,6 +416,8 @@ class Instance:
         old = self.state
         self.state = new
         self.since = now
+        if new is not State.BACKUP:
+            self.failback_pending = False
         self.history.append((now, str(old), str(new), reason))
         self._count("transitions")
         return Transition(old, new, reason)

@@ -1,0 +1,98 @@
+"""Client-side tools for the Redis lab tests, run in a lab namespace with the venv's Python.
+
+    redis_writer.py write HOST PORT    SET w:N = N for N = 1, 2, ... then WAIT 1 (100 ms), forever;
+                                       one line per write: "TIME N SET WAIT" (see below)
+    redis_writer.py check HOST PORT    reads numbers N on stdin; prints JSON {"checked", "missing"}:
+                                       the N whose key w:N is absent or holds another value
+    redis_writer.py watch PORT         polls the local Redis every 20 ms; prints a line
+                                       "WALLTIME role master_host link sync loading" on each change
+
+write: TIME is time.monotonic() when the SET's answer (or error) came back: the clock is shared by
+every namespace, so the test compares it with its own. SET is "ok" or the error's kind: the first
+word of a Redis error (READONLY, LOADING, ...) or the exception class (ConnectionError,
+TimeoutError). WAIT is how many replicas acknowledged the write, "-" when it was not asked (the
+SET failed), or an error kind. A write is "acked" when WAIT >= 1: the replica had it. After any
+connection error the next command opens a new connection; nothing is retried, so each line is one
+attempt and an error is never hidden.
+"""
+import json
+import sys
+import time
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+WAIT_MS = 100
+PACE = 0.005            # between writes: keeps the writer light on a shared 2-core machine
+WATCHED = ("role", "master_host", "master_link_status", "master_sync_in_progress", "loading")
+
+
+def client(host: str, port: int) -> redis.Redis:
+    return redis.Redis(host, port, socket_timeout=0.5, socket_connect_timeout=0.5,
+                       retry=Retry(NoBackoff(), 0), decode_responses=True)
+
+
+def kind(e: Exception) -> str:
+    if isinstance(e, redis.ResponseError):
+        return (str(e).split() or ["ERR"])[0]
+    return type(e).__name__
+
+
+def write(host: str, port: int) -> None:
+    r, n = client(host, port), 0
+    while True:
+        n += 1
+        try:
+            r.set(f"w:{n}", str(n))
+            result = "ok"
+        except redis.RedisError as e:
+            result = kind(e)
+        t, acks = time.monotonic(), "-"
+        if result == "ok":
+            try:
+                acks = str(r.execute_command("WAIT", 1, WAIT_MS))
+            except redis.RedisError as e:
+                acks = kind(e)
+        print(f"{t:.4f} {n} {result} {acks}", flush=True)
+        time.sleep(PACE)
+
+
+def check(host: str, port: int) -> None:
+    want = [int(x) for x in sys.stdin.read().split()]
+    r, missing = client(host, port), []
+    for i in range(0, len(want), 1000):
+        chunk = want[i:i + 1000]
+        got = r.mget([f"w:{n}" for n in chunk])
+        missing += [n for n, v in zip(chunk, got) if v != str(n)]
+    print(json.dumps({"checked": len(want), "missing": missing}))
+
+
+def watch(port: int) -> None:
+    r, last = client("127.0.0.1", port), None
+    while True:
+        try:
+            info = r.info()
+            now = tuple(str(info.get(k, "-")) for k in WATCHED)
+        except redis.RedisError as e:
+            now = ("error", kind(e), "-", "-", "-")
+        if now != last:
+            print(f"{time.time():.4f} " + " ".join(now), flush=True)
+            last = now
+        time.sleep(0.02)
+
+
+def main(argv: list[str]) -> None:
+    mode, *args = argv
+    if mode == "write":
+        write(args[0], int(args[1]))
+    elif mode == "check":
+        check(args[0], int(args[1]))
+    elif mode == "watch":
+        watch(int(args[0]))
+    else:
+        sys.exit(f"unknown mode {mode!r}: write, check or watch")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,78 @@
+"""`vipd status` for people: one row per instance, each value under its heading."""
+from vipd.statusfmt import table
+
+HEAD = ("INSTANCE", "STATE", "PRIO/EFF", "MASTER", "VIPS", "FAILBACK", "CHECKS")
+
+
+def instance(**kw) -> dict:
+    base = {"name": "web", "vrid": 51, "interface": "eth0", "state": "MASTER", "priority": 150,
+            "effective_priority": 150, "master_ip": "198.51.100.1", "local_addr": "198.51.100.1",
+            "vips": ["198.51.100.100/24"], "vips_on": True, "failback": "auto",
+            "failback_pending": False, "drained": False, "faults": [], "checks": {},
+            "counters": {}, "since": 1.0, "transitions": []}
+    return {**base, **kw}
+
+
+def check(ok: bool) -> dict:
+    return {"ok": ok, "output": "", "runs": 3, "failures": 0 if ok else 3, "timeouts": 0,
+            "weight": 0}
+
+
+def rows(st: dict) -> dict[str, dict[str, str]]:
+    """The table read back as a person would: cells under the column headings, by row name."""
+    lines = table(st).splitlines()
+    assert lines[0] == f"router {st['router_id']}"
+    head = lines[1]
+    assert head.split() == list(HEAD)
+    starts = [head.index(h) for h in HEAD] + [None]
+    out = {}
+    for line in lines[2:2 + len(st["instances"])]:
+        cells = [line[a:b].strip() for a, b in zip(starts, starts[1:])]
+        assert all(line[s - 2:s] == "  " for s in starts[1:-1]), f"misaligned: {line!r}"
+        out[cells[0]] = dict(zip(HEAD, cells))
+    return out
+
+
+def test_master_with_checks_up():
+    st = {"router_id": "lb1", "instances": [instance(checks={"nginx": check(True),
+                                                              "disk": check(True)})]}
+    assert rows(st)["web"] == {"INSTANCE": "web", "STATE": "MASTER", "PRIO/EFF": "150/150",
+                               "MASTER": "198.51.100.1", "VIPS": "198.51.100.100/24",
+                               "FAILBACK": "auto", "CHECKS": "2 up/0 down"}
+
+
+def test_backup_drained_pending_and_fault_rows_say_why():
+    st = {"router_id": "lb2", "instances": [
+        instance(name="web", state="BACKUP", drained=True, master_ip="198.51.100.2"),
+        instance(name="db", vrid=52, state="BACKUP", priority=100, effective_priority=80,
+                 failback="semi-auto", failback_pending=True, master_ip="198.51.100.2",
+                 vips=["198.51.100.101/24", "2001:db8::101/64"],
+                 checks={"redis": check(True), "synced": check(False)}),
+        instance(name="cache", vrid=53, state="FAULT", failback="none", master_ip=None,
+                 faults=["check redis failing", "link eth1 down"]),
+    ]}
+    r = rows(st)
+    assert r["web"]["STATE"] == "BACKUP (drained)"
+    assert r["web"]["MASTER"] == "198.51.100.2"
+    assert r["db"]["STATE"] == "BACKUP"
+    assert r["db"]["PRIO/EFF"] == "100/80"
+    assert r["db"]["FAILBACK"] == "semi-auto PENDING"
+    assert r["db"]["VIPS"] == "198.51.100.101/24 2001:db8::101/64"
+    assert r["db"]["CHECKS"] == "1 up/1 down"
+    assert r["cache"]["STATE"] == "FAULT (check redis failing, link eth1 down)"
+    assert r["cache"]["MASTER"] == "-"
+    assert r["cache"]["FAILBACK"] == "none"
+    assert r["cache"]["CHECKS"] == "-"
+    assert "PENDING" not in r["web"]["FAILBACK"] + r["cache"]["FAILBACK"]
+
+
+def test_drops_before_demux_are_shown_only_when_there_are_some():
+    st = {"router_id": "lb1", "instances": [instance()], "rx_errors": {}}
+    assert "dropped" not in table(st)
+    st["rx_errors"] = {"bad_checksum": 2, "unknown_vrid": 5}
+    assert table(st).splitlines()[-1] == "dropped before demux: bad_checksum=2, unknown_vrid=5"
+
+
+def test_no_instances_still_prints_the_heading():
+    lines = table({"router_id": "lb1", "instances": []}).splitlines()
+    assert lines == ["router lb1", "  ".join(HEAD)]
