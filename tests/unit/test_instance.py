@@ -363,7 +363,8 @@ def test_failback_gate_holds_auto_failback_until_it_passes():
     actions = rx(inst, adv(50), 1.0)
     assert inst.failback_pending and "failback gates" in only(actions, Log)[0].message
     rx(inst, adv(50), 4.0)
-    assert inst.next_deadline() == pytest.approx(4.0 + 3.609375)   # tolerated, not preempting
+    # tolerated, not preempting; timed as priority 1 while the gate fails
+    assert inst.next_deadline() == pytest.approx(4.0 + 3 + 255 / 256)
     inst.handle(GateChanged(True), 5.0)
     assert inst.next_deadline() == 5.0                             # fails back at once
     assert inst.handle_timer(5.0)[0].new is State.MASTER
@@ -381,7 +382,7 @@ def test_semi_auto_approval_respects_gate_unless_forced():
     inst = started(failback="semi-auto", gated=True)
     rx(inst, adv(50), 1.0)
     inst.handle(FailbackApproved(), 2.0)
-    assert inst.next_deadline() == pytest.approx(4.609375)          # gate closed: nothing yet
+    assert inst.next_deadline() == pytest.approx(1 + 3 + 255 / 256)  # gate closed: nothing yet
     inst.handle(GateChanged(True), 3.0)
     assert inst.next_deadline() == 3.0
     inst2 = started(failback="semi-auto", gated=True)
@@ -416,3 +417,17 @@ def test_owner_leaves_fault_straight_to_master():
                                   "fault cleared: link eth0 down (address owner)"),
                        AddVips(), Announce(), SendAdvert(255), Notify("MASTER", "FAULT")]
     assert inst.next_deadline() == pytest.approx(4.0)
+
+
+def test_failing_gate_lets_a_ready_backup_win_the_election():
+    """Both hosts BACKUP, the master gone: a gated higher-priority host with a failing gate
+    (stale data) times out after the ready lower-priority one."""
+    from vipd.core.events import GateChanged
+    gated = started(0.0, priority=150, gated=True)
+    ready = Instance("web", params(priority=100, local_addr=PEER), 0.0)
+    ready.handle(Startup(), 0.0)
+    assert ready.next_deadline() < gated.next_deadline()
+    assert gated.next_deadline() == pytest.approx(3 + 255 / 256)
+    gated.handle(GateChanged(True), 1.0)
+    rx(gated, adv(200), 1.0)
+    assert gated.next_deadline() == pytest.approx(1.0 + 3 + 106 / 256)

@@ -142,12 +142,20 @@ class Instance:
         return actions
 
     @property
+    def _timer_priority(self) -> int:
+        # While a failback gate fails (e.g. our Redis is not in sync), time our timers as the
+        # lowest priority: if the master goes away while another backup is ready, that backup's
+        # timer fires first and we do not win the election with stale data.
+        return self.priority if self.gate_ok or self.gate_forced else 1
+
+    @property
     def skew_time(self) -> float:
-        return skew_time_s(self.priority, self.master_adver_int_cs, self.params.version)
+        return skew_time_s(self._timer_priority, self.master_adver_int_cs, self.params.version)
 
     @property
     def master_down_interval(self) -> float:
-        return master_down_interval_s(self.priority, self.master_adver_int_cs, self.params.version)
+        return master_down_interval_s(self._timer_priority, self.master_adver_int_cs,
+                                      self.params.version)
 
     @property
     def outranks_master(self) -> bool:
