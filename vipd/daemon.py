@@ -31,6 +31,7 @@ from vipd.scriptsec import load_checked
 
 log = logging.getLogger("vipd")
 RX_BATCH = 64     # datagrams read per wake-up before timers get a turn
+_CHECKSUM_COUNTER = {m: "rx_checksum_" + m for m in packet.CHECKSUM_MODES}
 
 
 class Daemon:
@@ -38,7 +39,7 @@ class Daemon:
         self.config = cfg
         self.runtimes: dict[str, Runtime] = {}
         self.rx_errors: dict[str, int] = {}
-        self._demux: dict[tuple[str, int, int], Runtime] = {}
+        self._demux: dict[tuple[str, int], dict[int, Runtime]] = {}   # (ifname, family) -> VRID
         self._socks: dict[tuple[str, int], VrrpSocket] = {}
         self._announcers: dict[str, Announcer] = {}
         self._hooks: dict[str, HookQueue] = {}
@@ -106,10 +107,12 @@ class Daemon:
         sock = self._socks.get(key)
         if sock is None:
             sock = self._socks[key] = VrrpSocket(ifname, cfg.family)
-            self.loop.add_reader(sock.fileno(), self._on_readable, sock, ifname, cfg.family)
+            self._demux[key] = {}
+            self.loop.add_reader(sock.fileno(), self._on_readable, sock, self._demux[key],
+                                 cfg.family)
         if rt.multicast:
             sock.join_multicast()
-        self._demux[(ifname, cfg.family, cfg.vrid)] = rt
+        self._demux[key][cfg.vrid] = rt
         self._hooks[cfg.name] = HookQueue(cfg.name, cfg.notify.timeout,
                                           self.config.global_.script_user)
         if ifname not in self._links:
@@ -134,9 +137,10 @@ class Daemon:
         self._apply(rt, rt.core.handle(Shutdown(), self.loop.time()))
         rt.deadline = None
         key = (rt.cfg.interface, rt.cfg.family)
-        self._demux.pop((*key, rt.cfg.vrid), None)
+        self._demux[key].pop(rt.cfg.vrid, None)
         if not any((r.cfg.interface, r.cfg.family) == key for r in self.runtimes.values()):
             sock = self._socks.pop(key)
+            del self._demux[key]
             self.loop.remove_reader(sock.fileno())
             sock.close()
 
@@ -197,7 +201,7 @@ class Daemon:
 
     # ---- receive path -------------------------------------------------------------------
 
-    def _on_readable(self, sock: VrrpSocket, ifname: str, family: int) -> None:
+    def _on_readable(self, sock: VrrpSocket, by_vrid: dict[int, Runtime], family: int) -> None:
         now = self.loop.time()
         mcast = packet.MCAST_V4 if family == 4 else packet.MCAST_V6
         for _ in range(RX_BATCH):
@@ -208,12 +212,12 @@ class Daemon:
                 continue
             except OSError as e:
                 self._rx_error("socket_error")
-                log.debug("recv on %s: %s", ifname, e)
+                log.debug("recv on %s: %s", sock.ifname, e)
                 break
             if got is None:
                 break
             src, dst, ttl, payload = got
-            rt = self._demux.get((ifname, family, payload[1])) if len(payload) > 1 else None
+            rt = by_vrid.get(payload[1]) if len(payload) > 1 else None
             try:
                 adv = packet.decode(payload, src, dst, family)
             except packet.MalformedPacket as e:
@@ -226,8 +230,8 @@ class Daemon:
                 self._rx_error("unknown_vrid")
                 continue
             if family == 4 and adv.version == 3:
-                rt.core.counters["rx_checksum_" + adv.checksum_mode] = \
-                    rt.core.counters.get("rx_checksum_" + adv.checksum_mode, 0) + 1
+                key = _CHECKSUM_COUNTER[adv.checksum_mode]
+                rt.core.counters[key] = rt.core.counters.get(key, 0) + 1
             actions = rt.core.on_advert(adv, src, ttl, dst == mcast, now)
             if actions:
                 self._apply(rt, actions)
