@@ -16,7 +16,6 @@ As a library: `with Lab(hosts=2) as lab: ...` (see the Lab class). As a command:
 """
 from __future__ import annotations
 
-import argparse
 import atexit
 import contextlib
 import dataclasses
@@ -39,6 +38,9 @@ import tomllib
 
 log = logging.getLogger("vipd.lab")
 
+from labkit import _DROP, _HTTP_GET, _PING, NGINX_CONF, _vrrp_from  # noqa: E402
+from labproc import Capture, Proc, _kill_in_namespaces, _listening, _start_time  # noqa: E402,F401
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 VIPD = REPO / ".venv" / "bin" / "vipd"
 FAMILY = "vl"                       # every lab prefix starts with this; --all-stale only looks here
@@ -48,67 +50,6 @@ BRIDGE = "br0"
 CLIENT_ID = 200
 CAPTURE_FILTER = "ip proto 112 or ip6 proto 112 or arp or icmp6"
 
-# Echo request/reply with a raw socket; Debian's minimal images have no ping binary.
-_PING = r"""
-import os, socket, struct, sys, time
-dst, count, wait = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-v6 = ":" in dst
-fam, proto, req, rep = (socket.AF_INET6, 58, 128, 129) if v6 else (socket.AF_INET, 1, 8, 0)
-s = socket.socket(fam, socket.SOCK_RAW, proto)
-addr, ident = socket.getaddrinfo(dst, None, fam, socket.SOCK_RAW)[0][4], os.getpid() & 0xFFFF
-for seq in range(1, count + 1):
-    msg = struct.pack("!BBHHH", req, 0, 0, ident, seq) + b"vipd-lab"
-    if not v6:  # the kernel sums ICMPv6 messages itself, not ICMPv4 ones
-        t = sum(struct.unpack("!8H", msg))
-        t = (t >> 16) + (t & 0xFFFF)
-        msg = msg[:2] + struct.pack("!H", ~(t + (t >> 16)) & 0xFFFF) + msg[4:]
-    end = time.monotonic() + wait
-    try:
-        s.sendto(msg, addr)
-        while (left := end - time.monotonic()) > 0:
-            s.settimeout(left)
-            data = s.recv(4096)
-            data = data if v6 else data[(data[0] & 15) * 4:]
-            if data[:1] == bytes([rep]) and data[4:8] == struct.pack("!HH", ident, seq):
-                sys.exit(0)
-    except OSError:   # no route, or no answer in time
-        time.sleep(max(0.0, end - time.monotonic()))
-sys.exit(1)
-"""
-
-# GET with http.client (urllib would honour proxy settings), for machines without curl.
-_HTTP_GET = r"""
-import http.client, sys, urllib.parse
-u = urllib.parse.urlsplit(sys.argv[1])
-try:
-    c = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=float(sys.argv[2]))
-    c.request("GET", (u.path or "/") + (f"?{u.query}" if u.query else ""))
-    r = c.getresponse()
-    sys.stdout.write(r.read().decode(errors="replace"))
-except (OSError, http.client.HTTPException):
-    sys.exit(1)
-sys.exit(r.status >= 400)
-"""
-
-NGINX_CONF = """user root;
-worker_processes 1;
-daemon off;
-pid {d}/nginx.pid;
-error_log stderr notice;
-events {{ worker_connections 256; }}
-http {{
-    access_log off;
-    default_type text/plain;
-    client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fastcgi;
-    uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
-    server {{
-        listen {port};
-        listen [::]:{port} ipv6only=on;
-        root {d}/www;
-        index index.html;
-    }}
-}}
-"""
 
 
 class LabError(RuntimeError):
@@ -132,101 +73,6 @@ class Host:
     port: str       # the bridge's side, in the bridge namespace
     mac: str
     id: int         # I of hI, 200 for the client: the last byte of ip4
-
-
-def _killpg(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, sig)
-
-
-class Proc:
-    """A process started in a lab namespace, leader of its own process group.
-
-    Its process group is only signalled while the leader is unreaped (running or a zombie),
-    so the group id cannot belong to anyone else by then.
-    """
-
-    def __init__(self, host: Host, argv: list[str], log_path: pathlib.Path,
-                 popen: subprocess.Popen):
-        self.host, self.argv, self.log_path, self._popen = host, argv, log_path, popen
-        self.pid = popen.pid
-        self.socket: str | None = None                  # vipd's control socket
-        self.config_path: pathlib.Path | None = None    # vipd's / keepalived's config file
-
-    def __repr__(self) -> str:
-        return f"<Proc {self.pid} {self.host.name}: {' '.join(self.argv)[:60]}>"
-
-    def _exited(self) -> bool:
-        if self._popen.returncode is not None:
-            return True
-        try:   # WNOWAIT: look, but leave the zombie so the group id stays ours
-            return os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
-        except ChildProcessError:
-            return True
-
-    def _reap(self) -> None:
-        if self._popen.returncode is None:
-            _killpg(self.pid, signal.SIGKILL)    # whatever it left behind in its group
-            self._popen.wait()
-
-    @property
-    def returncode(self) -> int | None:
-        self.alive()
-        return self._popen.returncode
-
-    def alive(self) -> bool:
-        if self._exited():
-            self._reap()
-            return False
-        return True
-
-    def send_signal(self, sig: int) -> None:
-        if self.alive():
-            os.kill(self.pid, sig)
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 5.0) -> int:
-        """Sends sig (waking it if frozen), waits up to timeout, then SIGKILLs the group."""
-        if self.alive():
-            os.kill(self.pid, sig)
-            _killpg(self.pid, signal.SIGCONT)
-        end = time.monotonic() + timeout
-        while not self._exited() and time.monotonic() < end:
-            time.sleep(0.01)
-        self._reap()
-        return self._popen.returncode
-
-    def kill(self) -> int:
-        if self._popen.returncode is None:
-            _killpg(self.pid, signal.SIGKILL)
-        self._reap()
-        return self._popen.returncode
-
-    def freeze(self) -> None:
-        """SIGSTOP to the whole group: nginx's workers and keepalived's VRRP child hang too."""
-        if self.alive():
-            _killpg(self.pid, signal.SIGSTOP)
-
-    def thaw(self) -> None:
-        if self.alive():
-            _killpg(self.pid, signal.SIGCONT)
-
-    def output(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-
-class Capture:
-    """tcpdump writing a pcap in the bridge namespace; stop() returns the file."""
-
-    def __init__(self, proc: Proc, path: pathlib.Path):
-        self.proc, self.path = proc, path
-
-    def stop(self) -> pathlib.Path:
-        time.sleep(0.05)    # tcpdump drops what it has not read yet when told to stop
-        self.proc.stop(signal.SIGTERM)
-        return self.path
 
 
 # Labs that are up in this process, taken down at exit whatever happens.
@@ -276,48 +122,6 @@ def _ip(args: list[str], batch: list[str] | None = None, tool: str = "ip") -> No
                        timeout=30)
     if r.returncode:
         raise CommandError(r.returncode, cmd, r.stdout, r.stderr + "\n" + "\n".join(batch or []))
-
-
-def _start_time(pid: int) -> int | None:
-    try:   # field 22; the command name in field 2 may contain spaces and parentheses
-        return int(pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-def _listening(pid: int, port: int) -> bool:
-    """Whether the namespace of pid has a TCP socket listening on port (no process spawned)."""
-    for table in ("tcp", "tcp6"):
-        with contextlib.suppress(OSError):
-            for line in pathlib.Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
-                f = line.split()
-                if f[3] == "0A" and int(f[1].rsplit(":", 1)[1], 16) == port:
-                    return True
-    return False
-
-
-def _kill_in_namespaces(names: list[str]) -> list[str]:
-    """SIGKILLs every process whose network namespace is one of names (as `ip netns pids`)."""
-    keys = set()
-    for n in names:
-        with contextlib.suppress(OSError):
-            st = os.stat(NETNS_DIR / n)
-            keys.add((st.st_dev, st.st_ino))
-    for _ in range(100):
-        pids = []
-        for d in os.listdir("/proc"):
-            if d.isdigit() and int(d) != os.getpid():
-                with contextlib.suppress(OSError):
-                    st = os.stat(f"/proc/{d}/ns/net")
-                    if (st.st_dev, st.st_ino) in keys:
-                        pids.append(int(d))
-        if not pids:
-            return []
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        time.sleep(0.02)
-    return [f"processes still alive in the lab's namespaces: {pids}"]
 
 
 def _destroy(state: dict, state_path: pathlib.Path) -> list[str]:
@@ -762,50 +566,6 @@ class Lab:
                          f"{p.output()[-tail:]}" for p in self._procs)
 
 
-_DROP = "1,6 0 0 2"     # classic BPF `ret #TC_ACT_SHOT`
-
-
-def _cbpf(prog: list) -> str:
-    """Assembles classic BPF for `tc filter ... bpf da bytecode`. Items are labels (str) or
-    ("ld", "b"|"h"|"w", offset), ("jeq", value, label_if_equal, label_else), ("ret", value);
-    offsets count from the Ethernet header (cls_bpf shows ingress frames from L2 too)."""
-    labels, code = {}, []
-    for item in prog:
-        if isinstance(item, str):
-            labels[item] = len(code)
-        else:
-            code.append(item)
-    out = []
-    for i, (op, *arg) in enumerate(code):
-        if op == "ld":
-            out.append((0x20 | {"w": 0x00, "h": 0x08, "b": 0x10}[arg[0]], 0, 0, arg[1]))
-        elif op == "jeq":
-            out.append((0x15, labels[arg[1]] - i - 1, labels[arg[2]] - i - 1, arg[0]))
-        else:
-            out.append((0x06, 0, 0, arg[0] & 0xFFFFFFFF))
-    return f"{len(out)}," + ",".join(" ".join(map(str, ins)) for ins in out)
-
-
-def _vrrp_from(mac: str, ip4: str, ip6s: list[str]) -> str:
-    """Classic BPF: drop VRRP whose source MAC is mac or whose IP source is ip4 or in ip6s;
-    anything else returns TC_ACT_UNSPEC, i.e. on to the next filter."""
-    m = bytes.fromhex(mac.replace(":", ""))
-    p = [("ld", "h", 12), ("jeq", 0x0800, "v4", "n4"), "n4", ("jeq", 0x86DD, "v6", "pass"),
-         "v4", ("ld", "b", 23), ("jeq", 112, "s4", "pass"),
-         "s4", ("ld", "w", 26), ("jeq", int(ipaddress.IPv4Address(ip4)), "drop", "mac"),
-         "v6", ("ld", "b", 20), ("jeq", 112, "a0w0", "pass")]
-    for n, addr in enumerate(ip6s):
-        packed = ipaddress.IPv6Address(addr).packed
-        miss = f"a{n + 1}w0" if n + 1 < len(ip6s) else "mac"
-        for j in range(4):   # the IPv6 source: 16 bytes at offset 22, a word at a time
-            word = int.from_bytes(packed[4 * j:4 * j + 4], "big")
-            p += [f"a{n}w{j}", ("ld", "w", 22 + 4 * j),
-                  ("jeq", word, f"a{n}w{j + 1}" if j < 3 else "drop", miss)]
-    return _cbpf(p + ["mac", ("ld", "w", 6), ("jeq", int.from_bytes(m[:4], "big"), "mac2", "pass"),
-                      "mac2", ("ld", "h", 10), ("jeq", int.from_bytes(m[4:], "big"), "drop", "pass"),
-                      "pass", ("ret", -1), "drop", ("ret", 2)])
-
-
 def _with_socket(text: str, sock: str) -> tuple[str, str]:
     """The config and its control socket: its own global.socket, or sock added to it."""
     try:
@@ -821,78 +581,7 @@ def _with_socket(text: str, sock: str) -> tuple[str, str]:
     return f"{text.rstrip()}\n\n[global]\n{line}\n", sock
 
 
-# --- command line ---------------------------------------------------------------------------
-
-def _states() -> list[tuple[pathlib.Path, dict]]:
-    out = []
-    for path in sorted(STATE_DIR.glob("*.json")):
-        with contextlib.suppress(OSError, ValueError):
-            out.append((path, json.loads(path.read_text())))
-    return out
-
-
-def _owner_alive(state: dict) -> bool:
-    return bool(state.get("pid")) and _start_time(state["pid"]) == state.get("start")
-
-
-def _stale(state: dict) -> bool:
-    """Left by a run that died (a detached lab, made by `lab.py up`, is kept until named)."""
-    return state["prefix"].startswith(FAMILY) and bool(state.get("pid")) and not _owner_alive(state)
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="lab.py", description=__doc__.split("\n\n")[0])
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    up = sub.add_parser("up", help="build a lab and leave it running")
-    up.add_argument("--hosts", type=int, default=2)
-    up.add_argument("--prefix")
-    up.add_argument("--nginx", action="store_true", help="start nginx on every host")
-    up.add_argument("--redis", action="store_true", help="start redis-server on every host")
-    down = sub.add_parser("down", help="remove labs")
-    down.add_argument("prefixes", nargs="*")
-    down.add_argument("--all-stale", action="store_true",
-                      help=f"every {FAMILY}* lab in {STATE_DIR} whose process died")
-    sub.add_parser("list", help=f"labs recorded in {STATE_DIR}")
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="lab: %(message)s")
-    if args.cmd == "up":
-        lab = Lab(hosts=args.hosts, prefix=args.prefix).up()
-        for h in lab.hosts:
-            if args.nginx:
-                lab.start_nginx(h)
-            if args.redis:
-                lab.start_redis(h)
-        lab.detach()
-        for m in lab.members:
-            print(f"{m.name:>3}  {m.ns:<12} {m.ip4:<16} {m.ip6:<16} {m.mac}  port {m.port}")
-        print(f"bridge namespace {lab.bridge_ns}, files in {lab.workdir}\n"
-              f"  ip netns exec {lab.client.ns} bash      # a shell on the client\n"
-              f"  python {sys.argv[0]} down {lab.prefix}")
-        return 0
-    states = _states()
-    if args.cmd == "list":
-        for path, st in states:
-            present = sum((NETNS_DIR / n).exists() for n in st.get("namespaces", []))
-            owner = (f"pid {st['pid']}" if _owner_alive(st) else
-                     "stale" if st.get("pid") else "detached")
-            print(f"{st['prefix']}  hosts={st.get('hosts')}  namespaces={present}  {owner}  "
-                  f"{st.get('workdir')}")
-        return 0
-    if not args.prefixes and not args.all_stale:
-        ap.error("down needs PREFIX... or --all-stale")
-    rc = 0
-    for prefix in set(args.prefixes) - {st["prefix"] for _, st in states}:
-        log.warning("no lab %s recorded in %s", prefix, STATE_DIR)
-        rc = 1
-    for path, st in states:
-        if st["prefix"] in args.prefixes or (args.all_stale and _stale(st)):
-            problems = _destroy(st, path)
-            for p in problems:
-                log.warning("%s: %s", st["prefix"], p)
-            rc |= bool(problems)
-            print(f"removed lab {st['prefix']}" + (" (with problems)" if problems else ""))
-    return rc
-
-
 if __name__ == "__main__":
+    from labcli import main
+
     sys.exit(main())
