@@ -33,7 +33,10 @@ class Runtime:
         self.dsts = (tuple(cfg.unicast_peers) if cfg.unicast_peers
                      else (packet.MCAST_V4 if cfg.family == 4 else packet.MCAST_V6,))
         self._adverts: dict[int, tuple[tuple[bytes, str], ...]] = {}
-        self._frames: tuple[bytes, ...] | None = None
+        self.frames: tuple[bytes, ...] | None = None      # GARP/NA, built on first use
+        # the last datagram decoded for this instance (see Daemon._on_readable)
+        self.rx_payload = self.rx_src = self.rx_dst = None
+        self.rx_advert: packet.Advert | None = None
         self.deadline: float | None = None    # what the driver's heap holds for us
         self.vips_on = False
 
@@ -51,7 +54,7 @@ class Runtime:
         return cached
 
     def announce_frames(self, mac: bytes, router: bool) -> tuple[bytes, ...]:
-        if self._frames is None:
+        if self.frames is None:
             frames = []
             for vip in self.cfg.vips:
                 if vip.version == 4:
@@ -59,8 +62,8 @@ class Runtime:
                 else:
                     # sent from the VIP itself, as keepalived does
                     frames.append(announce.unsolicited_na_frame(mac, str(vip.ip), router=router))
-            self._frames = tuple(frames)
-        return self._frames
+            self.frames = tuple(frames)
+        return self.frames
 
     def hook_env(self, state: str, prev: str) -> dict[str, str]:
         c = self.core
