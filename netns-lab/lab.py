@@ -554,8 +554,10 @@ class Lab:
         path = self.workdir / "captures" / f"{iface}-{len(self._procs)}.pcap"
         path.parent.mkdir(parents=True, exist_ok=True)
         bridge = Host("bridge", self.bridge_ns, BRIDGE, "", "", "", "", 0)
-        # -Z root: the work directory is root's only; immediate mode: no packet waits in a buffer
+        # -Z root: the work directory is root's only; immediate mode: no packet waits in a buffer.
+        # -s 128 -B 16384: headers are all we read, and a large ring so bursts are not dropped.
         proc = self.spawn(bridge, ["tcpdump", "-n", "-U", "--immediate-mode", "-Z", "root",
+                                   "-s", "128", "-B", "16384",
                                    "-i", iface, "-w", path, filter], name=f"tcpdump-{iface}")
         self._await(proc, lambda: "listening on" in proc.output(), "tcpdump", 10)
         return Capture(proc, path)

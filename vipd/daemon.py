@@ -24,8 +24,9 @@ from vipd.core.tracking import effective_priority
 from vipd.checks import CheckRunner
 from vipd.hooks import HookQueue
 from vipd.net.announce import Announcer, ipv6_forwarding
-from vipd.net.netlink import LinkMonitor, NetlinkThread
+from vipd.net.netlink import LinkMonitor, Netlink
 from vipd.net.rawsock import VrrpSocket
+from vipd.net.timerfd import TimerFd
 from vipd.runtime import Runtime
 from vipd.scriptsec import load_checked
 
@@ -46,7 +47,7 @@ class Daemon:
         self._links: dict[str, bool] = {}
         self._heap: list = []
         self._seq = itertools.count()
-        self._timer: asyncio.TimerHandle | None = None
+        self._tfd: TimerFd | None = None
         self._armed_at: float | None = None
         self._stop = asyncio.Event()
         self.checks: dict[str, CheckRunner] = {}
@@ -55,7 +56,9 @@ class Daemon:
 
     async def run(self) -> int:
         self.loop = asyncio.get_running_loop()
-        self.nl = NetlinkThread()
+        self._tfd = TimerFd()
+        self.loop.add_reader(self._tfd.fileno(), self._on_timer)
+        self.nl = Netlink()
         self.linkmon = LinkMonitor()
         self.loop.add_reader(self.linkmon.fileno(), self._on_link)
         self.control = ControlServer(self.config.global_.socket, self._control)
@@ -77,6 +80,8 @@ class Daemon:
         await asyncio.gather(*(q.wait_idle(q.timeout + 1) for q in self._hooks.values()))
         await self.control.close()
         self.loop.remove_reader(self.linkmon.fileno())
+        self.loop.remove_reader(self._tfd.fileno())
+        self._tfd.close()
         self.linkmon.close()
         self.nl.close()
         log.info("stopped")
@@ -179,13 +184,12 @@ class Daemon:
             self._arm(d)
 
     def _arm(self, when: float) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
         self._armed_at = when
-        self._timer = self.loop.call_at(when, self._on_timer)
+        self._tfd.set(when)       # loop.time() is CLOCK_MONOTONIC, like the timerfd
 
     def _on_timer(self) -> None:
-        self._timer = self._armed_at = None
+        self._tfd.clear()
+        self._armed_at = None
         now = self.loop.time()
         heap = self._heap
         while heap and heap[0][0] <= now:
