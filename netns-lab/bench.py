@@ -24,33 +24,30 @@ import json
 import logging
 import os
 import pathlib
-import platform
 import re
 import random
 import signal
 import socket
 import statistics
 import struct
-import subprocess
 import sys
 import time
 from typing import NamedTuple
 
 import psutil
 
-from lab import BRIDGE, REPO, Capture, Host, Lab, Proc
+from benchtable import (BACKUP_PRIORITY, CHECK_FALL, CHECK_INTERVAL, CHECK_RISE, PRIORITY,
+                        PROBE_PERIOD, machine, master_down_interval, rows, table, theory_for)
+from lab import REPO, Capture, Lab, Proc
 
 log = logging.getLogger("vipd.bench")
 
 SCENARIOS = ("host-failure", "clean-stop", "service-failure", "scale")
 DAEMONS = ("vipd", "keepalived")
 VIP, VRID = "198.51.100.100", 51
-PRIORITY = {"h1": 150, "h2": 100}
-BACKUP_PRIORITY = PRIORITY["h2"]
 SCALE_NET = "203.0.113."
 CHECK_CMD = [str(REPO / "checks" / "nginx"), "--url", "http://127.0.0.1/", "--timeout", "0.5"]
-CHECK_INTERVAL, CHECK_FALL, CHECK_RISE = 1, 2, 2    # keepalived takes whole seconds only
-PROBE_PERIOD, PROBE_TIMEOUT = 0.005, 0.05
+PROBE_TIMEOUT = 0.05
 
 # One HTTP GET of the VIP every PERIOD seconds, each on its own non-blocking socket so a lost
 # one never delays the next; prints "<send time> <body or ->" as each one ends.
@@ -99,15 +96,6 @@ while not stop:
 
 class BenchError(RuntimeError):
     pass
-
-
-def skew_time(priority: int, interval: float) -> float:
-    """RFC 9568 section 6.1: ((256 - Priority) * Master_Adver_Interval) / 256."""
-    return (256 - priority) * interval / 256
-
-
-def master_down_interval(priority: int, interval: float) -> float:
-    return 3 * interval + skew_time(priority, interval)
 
 
 @dataclasses.dataclass
@@ -227,17 +215,9 @@ def running(lab: Lab, kind: str, insts: dict[str, list[Inst]], check: bool = Fal
 
 
 def capture(lab: Lab) -> Capture:
-    """Like lab.capture, sized for thousands of frames a second: in immediate mode libpcap's ring
-    has fixed slots of the snap length, and tcpdump's default (256 KiB) leaves 8 slots in 2 MiB."""
-    path = lab.workdir / "captures" / f"bench-{time.monotonic_ns()}.pcap"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    proc = lab.spawn(Host("bridge", lab.bridge_ns, BRIDGE, "", "", "", "", 0),
-                     ["tcpdump", "-n", "-U", "--immediate-mode", "-s", "128", "-B", "16384",
-                      "-Z", "root", "-i", BRIDGE, "-w", path, "ip proto 112 or arp"],
-                     name="tcpdump-bench")
-    if not lab.wait_for(lambda: "listening on" in proc.output() or not proc.alive(), 10):
-        raise BenchError(f"tcpdump did not start: {proc.output()}")
-    return Capture(proc, path)
+    """Adverts and ARP on the bridge (lab.capture sizes its ring for thousands of frames a second;
+    tcpdump's defaults dropped a fifth of the scale scenario's)."""
+    return lab.capture(filter="ip proto 112 or arp")
 
 
 def read_capture(cap: Capture) -> tuple[list[Frame], int]:
@@ -476,125 +456,7 @@ def scale(lab: Lab, s: Settings) -> dict:
     return {label: block}
 
 
-# --- the table ------------------------------------------------------------------------------
-
-AGG = {"median": statistics.median, "max": max, "worst": lambda xs: max(xs, key=abs)}
-
-
-def row(scenario, figure, unit, v, k, theory=None, target=None) -> dict:
-    """target: (text, predicate(vipd, keepalived, theory), needs keepalived's figure)."""
-    verdict = "" if target is None else "n/a" if v is None or (target[2] and k is None) else (
-        "PASS" if target[1](v, k, theory) else "MISS")
-    return {"scenario": scenario, "figure": figure, "unit": unit, "vipd": v, "keepalived": k,
-            "theory": theory, "ratio": v / k if v is not None and k else None,
-            "target": target[0] if target else "", "verdict": verdict}
-
-
-WITHIN_5 = ("|x| <= 5 ms", lambda v, k, th: abs(v) <= 0.005, False)
-WORST_15 = ("|x| <= 15 ms", lambda v, k, th: abs(v) <= 0.015, False)
-# the prober's 5 ms step is the resolution: equal within it is not worse
-RATIO_1 = ("vipd/ka <= 1.0 (5 ms step)", lambda v, k, th: v <= k + PROBE_PERIOD, True)
-SKEW_10 = ("<= Skew + 10 ms", lambda v, k, th: v <= th + 0.010, False)
-
-# scenario -> (trial figure, aggregate, label, theory key or value, target)
-SPECS = {
-    "host-failure": [("detection", "median", "detection", "mdi", None),
-                     ("excess", "median", "detection - MDI", 0, WITHIN_5),
-                     ("excess", "worst", "detection - MDI", 0, WORST_15),
-                     ("outage", "median", "client outage", None, None),
-                     ("outage", "max", "client outage", None, None),
-                     ("outage_adv", "median", "client outage from last advert", None, RATIO_1),
-                     ("outage_adv", "max", "client outage from last advert", None, None),
-                     ("garp_lag", "median", "first GARP - first advert", None, None)],
-    "clean-stop": [("takeover", "median", "prio 0 -> new master advert", "skew", SKEW_10),
-                   ("takeover", "max", "prio 0 -> new master advert", "skew", SKEW_10),
-                   ("outage", "median", "client outage", None, None)],
-    "service-failure": [("answered", "median", "nginx stop -> backup answers", "service", None),
-                        ("answered", "max", "nginx stop -> backup answers", "service", None),
-                        ("takeover", "median", "prio 0 -> new master advert", "skew", None),
-                        ("outage", "median", "client outage", None, None)],
-}
-# scale: (path into the daemon's result, label, unit, theory key, target)
-SCALE_SPEC = [
-    (("spurious",), "spurious transitions", "count", 0, ("0", lambda v, k, th: v == 0, False)),
-    (("converged_s",), "start to converged", "s", None, None),
-    *((("cpu_percent", h), f"CPU {h}", "%", None, ("<= keepalived", lambda v, k, th: v <= k, True))
-      for h in PRIORITY),
-    *((("rss_mb", h), f"RSS {h}", "MB", None, ("< 40 MB", lambda v, k, th: v < 40, False))
-      for h in PRIORITY),
-    (("gap", "p50"), "advert gap p50", "s", "interval", None),
-    (("gap", "p99"), "advert gap p99", "s", "interval",
-     ("|x - interval| <= 2 ms", lambda v, k, th: abs(v - th) <= 0.002, False)),
-    (("gap", "max"), "advert gap max", "s", "interval", None),
-]
-AGG = {"median": statistics.median, "max": max, "worst": lambda xs: max(xs, key=abs)}
-
-
-def theory_for(interval: float) -> dict:
-    return {"mdi": master_down_interval(BACKUP_PRIORITY, interval),
-            "skew": skew_time(BACKUP_PRIORITY, interval),
-            "service": CHECK_FALL * CHECK_INTERVAL + skew_time(BACKUP_PRIORITY, interval)}
-
-
-def rows(results: dict) -> list[dict]:
-    """The table: per scenario and label, one row per figure of SPECS / SCALE_SPEC."""
-    def agg(trials, key, how):
-        xs = [t[key] for t in trials or () if t.get(key) is not None]
-        return AGG[how](xs) if xs else None
-
-    def dig(d, path):
-        for p in path:
-            d = (d or {}).get(p)
-        return d
-    out = []
-    for scen, blocks in results.items():
-        for label, b in blocks.items():
-            th_of = (lambda th: b["theory"].get(th) if isinstance(th, str) else th)
-            if scen == "scale":
-                out += [row(f"{scen} {label}", fig, unit, dig(b.get("vipd"), path),
-                            dig(b.get("keepalived"), path), th_of(th), target)
-                        for path, fig, unit, th, target in SCALE_SPEC]
-                continue
-            out += [row(f"{scen} {label}", f"{fig}, {how}", "s", agg(b.get("vipd"), key, how),
-                        agg(b.get("keepalived"), key, how), th_of(th), target)
-                    for key, how, fig, th, target in SPECS[scen]]
-    return out
-
-
-def fmt_value(x, unit: str) -> str:
-    if x is None:
-        return "-"
-    return {"s": f"{x * 1000:.1f} ms", "%": f"{x:.1f} %", "MB": f"{x:.1f} MB"}.get(unit, f"{x:g}")
-
-
-def table(rs: list[dict]) -> str:
-    head = ("scenario", "figure", "vipd", "keepalived", "theory", "vipd/ka", "target", "")
-    body = [(r["scenario"], r["figure"], *(fmt_value(r[k], r["unit"]) for k in
-                                           ("vipd", "keepalived", "theory")),
-             "-" if r["ratio"] is None else f"{r['ratio']:.2f}", r["target"], r["verdict"])
-            for r in rs]
-    widths = [max(len(str(x[i])) for x in [head, *body]) for i in range(len(head))]
-    right = {2, 3, 4, 5}
-    return "\n".join("  ".join(str(c).rjust(w) if i in right else str(c).ljust(w)
-                               for i, (c, w) in enumerate(zip(x, widths))).rstrip()
-                     for x in [head, *body])
-
-
 # --- running it -----------------------------------------------------------------------------
-
-def machine() -> dict:
-    def field(path, key):
-        return next((line.split(":", 1)[1].strip() for line in
-                     pathlib.Path(path).read_text().splitlines() if line.startswith(key)), "")
-    cpu, mem = field("/proc/cpuinfo", "model name"), int(field("/proc/meminfo", "MemTotal")[:-3])
-    ka = subprocess.run(["keepalived", "--version"], capture_output=True, text=True)
-    git = subprocess.run(["git", "-C", REPO, "describe", "--always", "--dirty"],
-                         capture_output=True, text=True)
-    return {"nproc": len(os.sched_getaffinity(0)), "cpu": cpu, "memory_mb": mem // 1024,
-            "kernel": platform.release(), "python": platform.python_version(),
-            "keepalived": (ka.stdout + ka.stderr).strip().splitlines()[0],
-            "vipd_commit": git.stdout.strip() or "unknown", "loadavg": os.getloadavg()}
-
 
 def run(s: Settings, lab: Lab) -> dict:
     """Every scenario of s in lab (2 hosts and a client, up): the results by scenario and label."""

@@ -10,6 +10,7 @@ import json
 import pytest
 
 import bench
+import benchtable
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(240)]
 
@@ -53,7 +54,7 @@ def test_table_shows_each_row_with_values_theory_ratio_and_verdict(report):
                     None)
         assert line is not None, r
         ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}"
-        assert bench.fmt_value(r["vipd"], r["unit"]) in line and ratio in line.split()
+        assert benchtable.fmt_value(r["vipd"], r["unit"]) in line and ratio in line.split()
         if r["verdict"]:
             assert line.endswith(r["verdict"])
     assert data["machine"]["nproc"] >= 1 and "Keepalived v2.2" in data["machine"]["keepalived"]
@@ -75,7 +76,7 @@ def test_figures_are_what_the_wire_allows(report):
         assert all(0 < t["takeover"] < MDI for t in cs), cs
         sf = res["service-failure"]["0.1s"][daemon]
         # a failing check needs fall - 1 more runs after the first failing one, 1 s apart
-        assert all((bench.CHECK_FALL - 1) * bench.CHECK_INTERVAL < t["answered"] < 4 for t in sf)
+        assert all((benchtable.CHECK_FALL - 1) * benchtable.CHECK_INTERVAL < t["answered"] < 4 for t in sf)
         sc = res["scale"]["4x0.1s"][daemon]
         assert sc["spurious"] == 0 and sc["silent_instances"] == 0 and sc["vips_as_elected"]
         assert abs(sc["gap"]["p50"] - INTERVAL) < 0.02 and sc["gap"]["n"] >= 4 * 10

@@ -11,6 +11,14 @@ from vipd.core.tracking import RiseFall, effective_priority
 from vipd.hooks import HookQueue, run_program
 
 
+def test_first_failure_still_needs_fall_in_a_row():
+    h = RiseFall(rise=2, fall=2)
+    assert not h.update(False) and h.ok is None      # one slow first run: no verdict yet
+    assert h.update(False) and h.ok is False
+    h = RiseFall(rise=2, fall=2)
+    assert not h.update(False) and h.update(True) and h.ok is True
+
+
 def test_rise_fall_hysteresis():
     h = RiseFall(rise=2, fall=3)
     assert h.update(True) and h.ok is True           # first result decides at once

@@ -9,8 +9,10 @@ OWNER_PRIORITY = 255
 @dataclass
 class RiseFall:
     """A check's health with hysteresis: ``rise`` successes in a row to become healthy, ``fall``
-    failures in a row to become unhealthy. The first result decides at once (there is no
-    history to be stable against, and a host must not wait rise x interval to be usable)."""
+    failures in a row to become unhealthy. Before any verdict ``ok`` is None: tracking treats
+    that as not failing (as keepalived does), failback gates as not passing. A first success
+    decides at once (a host must not wait rise x interval to be usable); a first failure still
+    needs ``fall`` in a row, so one slow first run at start-up does not fault the host."""
     rise: int
     fall: int
     ok: bool | None = None
@@ -19,6 +21,10 @@ class RiseFall:
     def update(self, success: bool) -> bool:
         """Feeds one result; returns True when ``ok`` changed."""
         if self.ok is None:
+            if not success:
+                self._streak += 1
+                if self._streak < self.fall:
+                    return False
             self.ok = success
             self._streak = 0
             return True
