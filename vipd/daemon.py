@@ -170,7 +170,7 @@ class Daemon:
         return {"ok": True, "added": sorted(added), "removed": sorted(removed),
                 "changed": sorted(changed), "unchanged": sorted(unchanged)}
 
-    # ---- timers: one asyncio timer for all cores --------------------------------------
+    # ---- timers: one timerfd for all cores, fed from a heap of their deadlines ---------
 
     def _touch(self, rt: Runtime) -> None:
         d = rt.core.next_deadline()
@@ -241,8 +241,7 @@ class Daemon:
                     continue
                 rt.rx_payload, rt.rx_src, rt.rx_dst, rt.rx_advert = payload, src, dst, adv
             if family == 4 and adv.version == 3:
-                key = _CHECKSUM_COUNTER[adv.checksum_mode]
-                rt.core.counters[key] = rt.core.counters.get(key, 0) + 1
+                rt.core.count(_CHECKSUM_COUNTER[adv.checksum_mode])
             actions = rt.core.on_advert(adv, src, ttl, dst == mcast, now)
             if actions:
                 self._apply(rt, actions)
@@ -385,7 +384,7 @@ class Daemon:
             try:
                 sock.send(payload, dst, rt.local_addr)
             except OSError as e:
-                rt.core.counters["send_errors"] = rt.core.counters.get("send_errors", 0) + 1
+                rt.core.count("send_errors")
                 log.debug("[%s] send to %s: %s", rt.name, dst, e)
 
     def _announce(self, rt: Runtime, remaining: int) -> None:
@@ -399,7 +398,7 @@ class Daemon:
             frames = rt.frames or rt.announce_frames(self.nl.mac(ifname), ipv6_forwarding(ifname))
             for frame in frames:
                 ann.send(frame)
-            rt.core.counters["announce_sent"] = rt.core.counters.get("announce_sent", 0) + 1
+            rt.core.count("announce_sent")
         except OSError as e:
             log.warning("[%s] gratuitous ARP/NA on %s failed: %s", rt.name, ifname, e)
         if remaining > 1:

@@ -138,7 +138,7 @@ class Instance:
             nxt = self._adver_deadline + interval
             self._adver_deadline = nxt if nxt > now else now + interval
             actions.append(SendAdvert(self.priority))
-            self._count("adverts_sent")
+            self.count("adverts_sent")
         return actions
 
     @property
@@ -163,13 +163,13 @@ class Instance:
         return self.state is State.BACKUP and self._master_is_lower()
 
     def count_discard(self, reason: Reason | str) -> None:
-        self._count("discard_" + str(getattr(reason, "value", reason)))
+        self.count("discard_" + str(getattr(reason, "value", reason)))
 
     # ---- receive path (hot: no allocation on the common "reset the timer" path) ----------
 
     def on_advert(self, adv: Advert, src: str, ttl: int, multicast: bool, now: float) -> list:
         p = self.params
-        self._count("adverts_received")
+        self.count("adverts_received")
         if multicast and ttl != 255:
             return self._discard(Reason.TTL)
         if adv.version != p.version:
@@ -185,11 +185,11 @@ class Instance:
         if self._peers and src not in self._peers:
             return self._discard(Reason.NOT_PEER)
         if src == p.local_addr:
-            self._count("own_advert")
+            self.count("own_advert")
             return []
         actions: list = []
         if adv.addresses != p.vips and frozenset(adv.addresses) != self._vip_set:
-            self._count("vip_mismatch")
+            self.count("vip_mismatch")
             if adv.addresses != self._last_vip_mismatch:
                 self._last_vip_mismatch = adv.addresses
                 actions.append(Log("warning", f"advert from {src} lists VIPs {list(adv.addresses)},"
@@ -203,7 +203,7 @@ class Instance:
     def _backup_rx(self, adv: Advert, src: str, now: float, actions: list) -> list:
         if adv.priority == 0:
             # RFC 5798 6.4.2: the master is leaving: take over after Skew_Time only.
-            self._count("priority0_received")
+            self.count("priority0_received")
             self.master_ip = None
             self.master_priority = None
             self._down_deadline = now + self.skew_time
@@ -224,7 +224,7 @@ class Instance:
                 actions += self._note_pending(now)
             return actions
         # Lower priority and we may preempt: discard; the down timer makes us master.
-        self._count("lower_priority_ignored")
+        self.count("lower_priority_ignored")
         return actions
 
     def _master_rx(self, adv: Advert, src: str, now: float, actions: list) -> list:
@@ -232,7 +232,7 @@ class Instance:
             # RFC 5798 6.4.3: answer at once so the leaving router's backups see a master.
             self._adver_deadline = now + self.params.adver_int_cs / 100.0
             actions.append(SendAdvert(self.priority))
-            self._count("adverts_sent")
+            self.count("adverts_sent")
             return actions
         if adv.priority > self.priority or (
                 adv.priority == self.priority and _addr_int(src) > self._local_int):
@@ -250,8 +250,8 @@ class Instance:
         # once and re-announce, so the other side yields and switches' tables point here.
         self._adver_deadline = now + self.params.adver_int_cs / 100.0
         actions += [SendAdvert(self.priority), Announce()]
-        self._count("adverts_sent")
-        self._count("lower_master_seen")
+        self.count("adverts_sent")
+        self.count("lower_master_seen")
         if now - self._last_lower_master > 3 * self.params.adver_int_cs / 100.0:
             actions.append(Log("warning", f"lower-priority master {src} ({adv.priority}) seen;"
                                           " reasserting"))
@@ -289,8 +289,8 @@ class Instance:
         self.failback_approved = self.gate_forced = False
         self._down_deadline = None
         self._adver_deadline = now + self.params.adver_int_cs / 100.0
-        self._count("adverts_sent")
-        self._count("became_master")
+        self.count("adverts_sent")
+        self.count("became_master")
         # VIPs first, then the advert: the old master drops its VIPs when it hears us, and a
         # client packet in between would find nobody answering.
         return [self._set_state(State.MASTER, reason, now), AddVips(), Announce(),
@@ -298,8 +298,8 @@ class Instance:
 
     def _leave_master(self) -> list:
         self._adver_deadline = None
-        self._count("adverts_sent")
-        self._count("priority0_sent")
+        self.count("adverts_sent")
+        self.count("priority0_sent")
         return [SendAdvert(0), RemoveVips()]
 
     def _shutdown(self, now: float) -> list:
@@ -342,7 +342,7 @@ class Instance:
         if self.state is State.MASTER:
             # Tell backups at once so one with a now-higher priority can preempt.
             self._adver_deadline = now + self.params.adver_int_cs / 100.0
-            self._count("adverts_sent")
+            self.count("adverts_sent")
             actions.append(SendAdvert(priority))
         elif self.state is State.BACKUP and self._master_is_lower() and self._can_preempt(now):
             self._down_deadline = now   # we now outrank the master we know
@@ -379,8 +379,8 @@ class Instance:
             # Give up the role at once (priority 0: a backup takes over after Skew_Time) but keep
             # the VIPs until the new master's first advert, so clients see no gap.
             self._adver_deadline = None
-            self._count("adverts_sent")
-            self._count("priority0_sent")
+            self.count("adverts_sent")
+            self.count("priority0_sent")
             self._handover_deadline = now + self.master_down_interval
             self.master_ip = None
             return [self._set_state(State.BACKUP, "drained by operator", now), SendAdvert(0),
@@ -427,14 +427,15 @@ class Instance:
         if new is not State.BACKUP:
             self.failback_pending = False
         self.history.append((now, str(old), str(new), reason))
-        self._count("transitions")
+        self.count("transitions")
         return Transition(old, new, reason)
 
     def _discard(self, reason: Reason) -> list:
-        self._count("discard_" + reason.value)
+        self.count("discard_" + reason.value)
         return []
 
-    def _count(self, key: str) -> None:
+    def count(self, key: str) -> None:
+        """A status counter; the driver counts its own events (send errors...) here too."""
         self.counters[key] = self.counters.get(key, 0) + 1
 
 
