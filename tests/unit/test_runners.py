@@ -111,14 +111,21 @@ def test_hook_timeout_does_not_block_the_next(tmp_path):
 
 
 def test_runner_never_blocks_the_loop():
-    """While a hanging check runs, the loop keeps ticking at 10 ms (adverts are never delayed)."""
+    """While a hanging check runs, is killed at its timeout and reaped, the loop keeps ticking at
+    10 ms (adverts are never delayed). The ticks go on until the run has returned, so the kill
+    and the reaping after it are inside the measured span, not only the wait before them."""
     async def go():
         ticks = []
-        task = asyncio.create_task(run_program(["sleep", "1"], timeout=0.5))
-        for _ in range(40):
+        task = asyncio.create_task(run_program(["sleep", "5"], timeout=0.5))
+        while not task.done():
             ticks.append(time.monotonic())
             await asyncio.sleep(0.01)
-        await task
-        return max(b - a for a, b in zip(ticks, ticks[1:]))
+        ticks.append(time.monotonic())
+        return task.result(), ticks
 
-    assert asyncio.run(go()) < 0.1
+    res, ticks = asyncio.run(go())
+    assert res.returncode is None and "timed out" in res.output       # the kill path ran
+    assert 0.5 <= res.duration < 2.0, res.duration
+    assert ticks[-1] - ticks[0] >= 0.5                                # ticked across the kill
+    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+    assert max(gaps) < 0.1, max(gaps)
