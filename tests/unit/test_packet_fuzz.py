@@ -4,8 +4,8 @@ A daemon that decodes every packet on the wire must never crash on one; and anyt
 must be something it could have sent itself.
 """
 import ipaddress
+import os
 import struct
-
 from collections import Counter
 
 from hypothesis import HealthCheck, event, given, settings, target
@@ -17,11 +17,17 @@ from vipd.core.packet import (
     encode, split_ipv4,
 )
 
-FUZZ = settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# scripts/mutants lowers the example counts (VIPD_FUZZ_EXAMPLES) so that each of the hundreds of
+# codec mutants runs in seconds; the suite runs them in full.
+EXAMPLES = int(os.environ.get("VIPD_FUZZ_EXAMPLES", "600"))
+FUZZ = settings(max_examples=EXAMPLES, deadline=None,
+                suppress_health_check=[HealthCheck.too_slow])
 # The path-coverage tests draw heavier inputs and assert which paths they reached: derandomized,
 # so the set of inputs (and so the verdict) is the same on every run and machine; 400 reach each
-# path at least 5 times (the counts are printed).
-PATHS = settings(FUZZ, max_examples=400, derandomize=True, database=None)
+# path at least 5 times (the counts are printed). With fewer (mutation runs) the reach is not
+# asserted, only that nothing crashes.
+PATH_EXAMPLES = min(400, EXAMPLES)
+PATHS = settings(FUZZ, max_examples=PATH_EXAMPLES, derandomize=True, database=None)
 
 ipv4s = st.ip_addresses(v=4).map(str)
 ipv6s = st.ip_addresses(v=6).map(str)
@@ -192,7 +198,8 @@ def test_structured_inputs_never_crash_decode_and_reach_every_path():
 
     run()
     print(f"\ndecode outcomes: {dict(seen.most_common())}")
-    assert DECODE_PATHS <= set(seen), f"never reached: {DECODE_PATHS - set(seen)}"
+    if PATH_EXAMPLES == 400:
+        assert DECODE_PATHS <= set(seen), f"never reached: {DECODE_PATHS - set(seen)}"
 
 
 def split_outcome(datagram):
@@ -254,7 +261,8 @@ def test_structured_datagrams_never_crash_split_and_reach_every_path():
 
     run()
     print(f"\nsplit_ipv4 outcomes: {dict(seen.most_common())}")
-    assert SPLIT_PATHS <= set(seen), f"never reached: {SPLIT_PATHS - set(seen)}"
+    if PATH_EXAMPLES == 400:
+        assert SPLIT_PATHS <= set(seen), f"never reached: {SPLIT_PATHS - set(seen)}"
 
 
 def _datagram(payload, src, dst, options):
