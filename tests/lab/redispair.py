@@ -4,7 +4,7 @@ import json
 import pathlib
 import sys
 
-from conftest import VIP4, example_config, wait_holder, wait_state
+from conftest import VIP4, VIPD, example_config, wait_holder, wait_state
 from vipd import control
 
 WRITER = str(pathlib.Path(__file__).with_name("redis_writer.py"))
