@@ -587,7 +587,11 @@ def diff_instances(old: Config, new: Config) -> tuple[set[str], set[str], set[st
     for name in old_by.keys() & new_by.keys():
         before, after = old_by[name], new_by[name]
         used = {tc.name for tc in after.track_checks} | set(after.failback_gate)
-        if before != after or any(old.checks.get(c) != new.checks.get(c) for c in used):
+        # membership of a sync group changes how the core elects (RouterParams.synced)
+        groups = [(g.name, g.instances) if g else None
+                  for g in (old.sync_group_of(name), new.sync_group_of(name))]
+        if before != after or any(old.checks.get(c) != new.checks.get(c) for c in used) \
+                or groups[0] != groups[1]:
             changed.add(name)
         else:
             unchanged.add(name)
