@@ -16,6 +16,7 @@ DEFAULT_SOCKET = "/run/vipd/vipd.sock"
 
 
 @click.group()
+@click.version_option(package_name="vipd", prog_name="vipd")
 def main() -> None:
     """vipd: VRRP virtual-IP failover agent."""
 
@@ -125,6 +126,22 @@ def reload(sock, path) -> None:
     """Ask the daemon to reload its config (same as SIGHUP)."""
     r = _call(sock, path, {"cmd": "reload"})
     click.echo(json.dumps({k: v for k, v in r.items() if k != "ok"}))
+
+
+@main.command()
+@_socket_option
+def events(sock, path) -> None:
+    """Follow transitions, check results and hook runs: one JSON object a line, until ^C."""
+    if sock is None:
+        sock = _load_or_exit(path).global_.socket if path else DEFAULT_SOCKET
+    try:
+        for event in control.follow(sock, {"cmd": "events"}):
+            click.echo(json.dumps(event))
+    except KeyboardInterrupt:
+        pass
+    except (OSError, ValueError) as e:
+        click.echo(f"vipd: cannot follow events at {sock}: {e}", err=True)
+        sys.exit(3)
 
 
 if __name__ == "__main__":
