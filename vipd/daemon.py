@@ -1,8 +1,9 @@
 """The asyncio driver: the only place that reads the clock and touches the world.
 
-One raw socket per (interface, family) demultiplexed by VRID, one netlink link monitor, one
-timer armed from a heap of the cores' deadlines, and the control socket. Actions returned by the
-cores are carried out in order by ``_apply``.
+The driver routes events to the cores: datagrams from the interface registry's VRRP sockets
+(vipd/interfaces.py owns sockets, announcers, link state and netlink), link changes, check
+results, the control socket and one timer armed from a heap of the cores' deadlines. Actions
+returned by the cores are carried out in order by ``_apply``.
 """
 from __future__ import annotations
 
@@ -25,10 +26,11 @@ from vipd import holdings
 from vipd.checks import CheckRunner
 from vipd.groups import GroupRunner
 from vipd.hooks import HookQueue
-from vipd.net.announce import Announcer, ipv6_forwarding
-from vipd.net.netlink import LinkMonitor, Netlink
+from vipd.interfaces import InterfaceRegistry
+from vipd.net.announce import ipv6_forwarding
 from vipd.net.rawsock import VrrpSocket
 from vipd.net.timerfd import TimerFd
+from vipd.observe import Observer
 from vipd.runtime import Runtime
 from vipd.scriptsec import load_checked
 from vipd.trackfiles import FileTracker
@@ -43,17 +45,15 @@ class Daemon:
         self.config = cfg
         self.runtimes: dict[str, Runtime] = {}
         self.rx_errors: dict[str, int] = {}
-        self._demux: dict[tuple[str, int], dict[int, Runtime]] = {}   # (ifname, family) -> VRID
-        self._socks: dict[tuple[str, int], VrrpSocket] = {}
-        self._announcers: dict[str, Announcer] = {}
         self._hooks: dict[str, HookQueue] = {}
-        self._links: dict[str, bool] = {}
         self._heap: list = []
         self._seq = itertools.count()
         self._tfd: TimerFd | None = None
         self._armed_at: float | None = None
         self._stop = asyncio.Event()
         self.checks: dict[str, CheckRunner] = {}
+        self.observer = Observer()      # metrics and `vipd events` see the driver through it
+        self._metrics = None
         self.files: FileTracker | None = None
         self.groups: dict[str, GroupRunner] = {}
 
@@ -63,11 +63,14 @@ class Daemon:
         self.loop = asyncio.get_running_loop()
         self._tfd = TimerFd()
         self.loop.add_reader(self._tfd.fileno(), self._on_timer)
-        self.nl = Netlink()
-        self.linkmon = LinkMonitor()
-        self.loop.add_reader(self.linkmon.fileno(), self._on_link)
-        self.control = ControlServer(self.config.global_.socket, self._control)
+        self.ifaces = InterfaceRegistry(self.loop, self._on_readable, self._on_link)
+        self.nl = self.ifaces.nl
+        self.control = ControlServer(self.config.global_.socket, self._control, self.observer)
         await self.control.start()
+        if self.config.global_.metrics:
+            from vipd.metrics import MetricsServer     # prometheus-client only when configured
+            self._metrics = MetricsServer(self, self.config.global_.metrics)
+            await self._metrics.start()
         for sig in (signal.SIGTERM, signal.SIGINT):
             self.loop.add_signal_handler(sig, self._stop.set)
         self.loop.add_signal_handler(signal.SIGHUP, self.reload)
@@ -89,11 +92,11 @@ class Daemon:
         await asyncio.gather(*(g.hooks.wait_idle(g.hooks.timeout + 1)
                                for g in self.groups.values()))
         await self.control.close()
-        self.loop.remove_reader(self.linkmon.fileno())
+        if self._metrics:
+            await self._metrics.close()
         self.loop.remove_reader(self._tfd.fileno())
         self._tfd.close()
-        self.linkmon.close()
-        self.nl.close()
+        self.ifaces.close()
         log.info("stopped")
         return 0
 
@@ -104,27 +107,14 @@ class Daemon:
 
     def _add_instance(self, cfg: configmod.InstanceConfig) -> None:
         now = self.loop.time()
-        ifname = cfg.interface
-        local = cfg.unicast_src
-        if local is None:
-            local = (self.nl.primary_ipv4(ifname, [str(v.ip) for v in cfg.vips]) if cfg.family == 4
-                     else self.nl.link_local6(ifname))
-        rt = Runtime(cfg, local or "", now, synced=self.config.sync_group_of(cfg.name) is not None)
+        rt = Runtime(cfg, self.ifaces.source_address(cfg) or "", now,
+                     synced=self.config.sync_group_of(cfg.name) is not None)
         self.runtimes[cfg.name] = rt
-        key = (ifname, cfg.family)
-        sock = self._socks.get(key)
-        if sock is None:
-            sock = self._socks[key] = VrrpSocket(ifname, cfg.family)
-            self._demux[key] = {}
-            self.loop.add_reader(sock.fileno(), self._on_readable, sock, self._demux[key],
-                                 cfg.family)
-        if rt.multicast:
-            sock.join_multicast()
-        self._demux[key][cfg.vrid] = rt
+        self.ifaces.attach(rt)
         self._hooks[cfg.name] = HookQueue(cfg.name, cfg.notify.timeout,
                                           self.config.global_.script_user)
-        if ifname not in self._links:
-            self._links[ifname] = self.nl.link_up(ifname)
+        self._hooks[cfg.name].on_result = self.observer.hook
+        self.ifaces.link_up(cfg.interface)
         self._refresh_faults(rt)     # in INIT this only records faults and priority
         self._apply(rt, rt.core.handle(Startup(), now))
 
@@ -140,6 +130,7 @@ class Daemon:
             if name not in self.checks:
                 runner = self.checks[name] = CheckRunner(cfg, self._on_check_change,
                                                          self.config.global_.script_user)
+                runner.on_result = self.observer.check
                 runner.start()
 
     def _sync_groups(self) -> None:
@@ -161,13 +152,7 @@ class Daemon:
         self._apply(rt, rt.core.handle(Shutdown(), self.loop.time()))   # a sync group sees it
         del self.runtimes[name]
         rt.deadline = None
-        key = (rt.cfg.interface, rt.cfg.family)
-        self._demux[key].pop(rt.cfg.vrid, None)
-        if not any((r.cfg.interface, r.cfg.family) == key for r in self.runtimes.values()):
-            sock = self._socks.pop(key)
-            del self._demux[key]
-            self.loop.remove_reader(sock.fileno())
-            sock.close()
+        self.ifaces.detach(rt)
 
     def reload(self) -> dict:
         """SIGHUP: validate first; a bad config changes nothing. Unchanged instances keep state."""
@@ -274,21 +259,11 @@ class Daemon:
 
     # ---- links and faults ---------------------------------------------------------------
 
-    def _on_link(self) -> None:
-        try:
-            changes = self.linkmon.read()
-        except OSError as e:
-            log.warning("link monitor: %s", e)
-            return
-        for ifname, up in changes:
-            if self._links.get(ifname) == up:
-                continue
-            self._links[ifname] = up
-            log.info("link %s %s", ifname, "up" if up else "down")
-            for rt in list(self.runtimes.values()):
-                if ifname == rt.cfg.interface or any(
-                        t.name == ifname for t in rt.cfg.track_interfaces):
-                    self._refresh_faults(rt)
+    def _on_link(self, ifname: str, up: bool) -> None:
+        for rt in list(self.runtimes.values()):
+            if ifname == rt.cfg.interface or any(
+                    t.name == ifname for t in rt.cfg.track_interfaces):
+                self._refresh_faults(rt)
 
     def _on_file_change(self, path: str) -> None:
         for rt in list(self.runtimes.values()):
@@ -307,9 +282,7 @@ class Daemon:
         items = [(rt.cfg.interface, 0, False)] + [(t.name, t.weight, t.reverse)
                                                  for t in rt.cfg.track_interfaces]
         for name, weight, reverse in items:
-            if name not in self._links:
-                self._links[name] = self.nl.link_up(name)
-            if tracked_applies(self._links[name], reverse):
+            if tracked_applies(self.ifaces.link_up(name), reverse):
                 if weight == 0:
                     faults.add(f"link {name} {'up (reverse)' if reverse else 'down'}")
                 else:
@@ -374,6 +347,7 @@ class Daemon:
                 self._send(rt, a.priority)
             elif t is Transition:
                 log.info("[%s] %s -> %s (%s)", rt.name, a.old, a.new, a.reason)
+                self.observer.transition(rt.name, rt.cfg.vrid, str(a.old), str(a.new), a.reason)
             elif t is AddVips or t is Announce:
                 if deferred is not None:
                     deferred.append(a)
@@ -419,7 +393,7 @@ class Daemon:
             self._announce(rt, rt.cfg.garp_repeat)
 
     def _send(self, rt: Runtime, priority: int) -> None:
-        sock = self._socks.get((rt.cfg.interface, rt.cfg.family))
+        sock = self.ifaces.socket(rt.cfg.interface, rt.cfg.family)
         if sock is None:
             return
         for payload, dst in rt.adverts(priority):
@@ -438,12 +412,10 @@ class Daemon:
             return
         ifname = rt.cfg.interface
         try:
-            frames = rt.frames or rt.announce_frames(self._mac, ipv6_forwarding)
+            frames = rt.frames or rt.announce_frames(self.ifaces.mac, ipv6_forwarding)
             for dev, frame in frames:
                 ifname = dev
-                ann = self._announcers.get(dev)
-                if ann is None:
-                    ann = self._announcers[dev] = Announcer(dev)
+                ann = self.ifaces.announcer(dev)
                 ann.send(frame)
             rt.core.count("announce_sent")
         except (OSError, LookupError) as e:
@@ -452,9 +424,6 @@ class Daemon:
             self.loop.call_later(rt.cfg.garp_interval, self._announce, rt, remaining - 1, episode)
         elif rt.cfg.garp_refresh > 0 and episode is None:
             self.loop.call_later(rt.cfg.garp_refresh, self._announce, rt, 1)
-
-    def _mac(self, ifname: str) -> bytes:
-        return self.nl.mac(ifname)
 
     def _notify(self, rt: Runtime, a: Notify, deferred: list | None) -> None:
         argv = getattr(rt.cfg.notify, a.state.lower(), ())
