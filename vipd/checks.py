@@ -14,7 +14,7 @@ from typing import Callable
 from vipd.config import CheckConfig
 from vipd.core.tracking import RiseFall
 from vipd.hooks import run_program
-from vipd.probes import make_probe, run_probe
+from vipd.probes.run import make_probe, run_probe
 
 log = logging.getLogger("vipd.checks")
 

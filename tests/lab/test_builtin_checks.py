@@ -20,7 +20,7 @@ NOWHERE = "198.51.100.77"       # on the lab segment, no host has it: SYNs go un
 PROBE = """
 import asyncio, json, sys
 from vipd.config import loads
-from vipd.probes import make_probe, run_probe
+from vipd.probes.run import make_probe, run_probe
 cfg = loads("[checks.c]\\n" + sys.argv[1] + '''
 [[instance]]
 name = "w"
