@@ -494,6 +494,8 @@ def _instance(raw: Any, check_names: list[str] | None) -> _Table:
             t.problem("auth_pass", "only valid with version = 2 (VRRPv3 has no authentication)")
         elif len(auth.encode()) > 8:
             t.problem("auth_pass", f"must be 1..8 bytes, got {len(auth.encode())} bytes")
+    if t.values.get("use_vmac") is True and family == 6:
+        t.problem("use_vmac", "is implemented for IPv4 instances only (no IPv6 VMAC yet)")
     if checksum == "vrrp-only" and family == 6:
         t.problem("checksum", '"vrrp-only" applies to VRRPv3 over IPv4; '
                               "IPv6 always uses the pseudo-header")
