@@ -3,6 +3,9 @@
     bridge namespace <prefix>br:  br0 (no STP, no multicast snooping) with ports h1..hN, c
     host namespaces <prefix>hI:   eth0 = 198.51.100.I/24, 2001:db8::I/64 (+ fe80::), DAD off
     client namespace <prefix>c:   eth0 = 198.51.100.200/24, 2001:db8::200/64
+    heartbeat=True adds a second link between the hosts (not the client), for issue 14:
+    bridge namespace:             br1 with ports h1b..hNb
+    host namespaces:              eth1 = 203.0.113.I/24
 
 Every name carries a per-run prefix ("vl" + 5 random characters), claimed with a state file in
 /run/vipd-lab, so concurrent runs never collide and a crashed run can be found and removed
@@ -47,6 +50,7 @@ FAMILY = "vl"                       # every lab prefix starts with this; --all-s
 STATE_DIR = pathlib.Path("/run/vipd-lab")
 NETNS_DIR = pathlib.Path("/run/netns")
 BRIDGE = "br0"
+HB_BRIDGE = "br1"                   # the heartbeat link between the hosts (Lab(heartbeat=True))
 CLIENT_ID = 200
 CAPTURE_FILTER = "ip proto 112 or ip6 proto 112 or arp or icmp6"
 
@@ -156,12 +160,13 @@ class Lab:
     curl = shutil.which("curl")   # http_get's client when installed: it starts faster than Python
 
     def __init__(self, hosts: int = 2, prefix: str | None = None, workdir: str | None = None,
-                 keep: bool = False):
+                 keep: bool = False, heartbeat: bool = False):
         if not 1 <= hosts <= 99:
             raise ValueError(f"hosts must be 1..99, not {hosts}")
         if prefix is not None and not re.fullmatch(r"[a-z][a-z0-9]{1,9}", prefix):
             raise ValueError(f"prefix must be 2-10 lowercase letters and digits, not {prefix!r}")
         self.n, self.prefix, self.keep, self._workdir_arg = hosts, prefix, keep, workdir
+        self.heartbeat = heartbeat
         self.hosts: list[Host] = []
         self.client: Host | None = None
         self.bridge_ns: str | None = None
@@ -275,6 +280,22 @@ class Lab:
             f"link set lo up\naddr add {m.ip4}/24 dev {m.ifname}\n"
             f"addr add {m.ip6}/64 dev {m.ifname} nodad\nlink set {m.ifname} up\n"
             for m in self.members])
+        if self.heartbeat:
+            self._build_heartbeat()
+
+    def _build_heartbeat(self) -> None:
+        """A second segment between the hosts only: each host's eth1 on br1, 203.0.113.I/24."""
+        batch = [f"link add {HB_BRIDGE} type bridge stp_state 0 forward_delay 0 mcast_snooping 0",
+                 f"link set {HB_BRIDGE} up"]
+        for h in self.hosts:
+            batch += [f"link add {h.name}b type veth peer name eth1 netns {h.ns}",
+                      f"link set {h.name}b master {HB_BRIDGE} up"]
+        _ip(["-n", self.bridge_ns], batch)
+        self._parallel([["ip", "-n", h.ns, "-batch", "-"] for h in self.hosts], [
+            f"addr add {self.heartbeat_ip(h)}/24 dev eth1\nlink set eth1 up\n" for h in self.hosts])
+
+    def heartbeat_ip(self, host: Host | str) -> str:
+        return f"203.0.113.{self._h(host).id}"
 
     @staticmethod
     def _parallel(cmds: list[list[str]], inputs: list[str] | None = None) -> None:
@@ -489,6 +510,13 @@ class Lab:
             self._silenced.discard(host.name)
             self._tc([f"filter del dev {host.port} {d} pref 1" for d in ("ingress", "egress")])
         _ip(["-n", self.bridge_ns, "link", "set", host.port, "up"])
+
+    def cut_heartbeat(self, host: Host | str) -> None:
+        """Carrier loss on host's heartbeat link (its br1 port goes down)."""
+        _ip(["-n", self.bridge_ns, "link", "set", f"{self._h(host).name}b", "down"])
+
+    def heal_heartbeat(self, host: Host | str) -> None:
+        _ip(["-n", self.bridge_ns, "link", "set", f"{self._h(host).name}b", "up"])
 
     def partition(self, a: Host | str, b: Host | str) -> None:
         """Drops VRRP (IP protocol 112, IPv4 and IPv6) between a and b; all else still flows.

@@ -22,6 +22,7 @@ from vipd.core.events import (
 )
 from vipd.core.tracking import effective_priority
 from vipd.checks import CheckRunner
+from vipd.heartbeat import Heartbeats
 from vipd.hooks import HookQueue
 from vipd.net.announce import Announcer, ipv6_forwarding
 from vipd.net.netlink import LinkMonitor, Netlink
@@ -61,6 +62,7 @@ class Daemon:
         self.nl = Netlink()
         self.linkmon = LinkMonitor()
         self.loop.add_reader(self.linkmon.fileno(), self._on_link)
+        self.heartbeats = Heartbeats(self.loop, self._apply, self._rx_error)
         self.control = ControlServer(self.config.global_.socket, self._control)
         await self.control.start()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -120,8 +122,11 @@ class Daemon:
         self._demux[key][cfg.vrid] = rt
         self._hooks[cfg.name] = HookQueue(cfg.name, cfg.notify.timeout,
                                           self.config.global_.script_user)
-        if ifname not in self._links:
-            self._links[ifname] = self.nl.link_up(ifname)
+        for name in (ifname, *(hb.interface for hb in cfg.heartbeat)):
+            if name not in self._links:
+                self._links[name] = self.nl.link_up(name)
+        if cfg.heartbeat:
+            self.heartbeats.add(rt)
         self._refresh_faults(rt)     # in INIT this only records faults and priority
         self._apply(rt, rt.core.handle(Startup(), now))
 
@@ -141,6 +146,8 @@ class Daemon:
         rt = self.runtimes.pop(name)
         self._apply(rt, rt.core.handle(Shutdown(), self.loop.time()))
         rt.deadline = None
+        if rt.cfg.heartbeat:
+            self.heartbeats.remove(rt)
         key = (rt.cfg.interface, rt.cfg.family)
         self._demux[key].pop(rt.cfg.vrid, None)
         if not any((r.cfg.interface, r.cfg.family) == key for r in self.runtimes.values()):
@@ -208,19 +215,7 @@ class Daemon:
     def _on_readable(self, sock: VrrpSocket, by_vrid: dict[int, Runtime], family: int) -> None:
         now = self.loop.time()
         mcast = packet.MCAST_V4 if family == 4 else packet.MCAST_V6
-        for _ in range(RX_BATCH):
-            try:
-                got = sock.recv()
-            except packet.MalformedPacket as e:
-                self._rx_error(e.reason.value)
-                continue
-            except OSError as e:
-                self._rx_error("socket_error")
-                log.debug("recv on %s: %s", sock.ifname, e)
-                break
-            if got is None:
-                break
-            src, dst, ttl, payload = got
+        for src, dst, ttl, payload in sock.recv_batch(RX_BATCH, self._rx_error):
             rt = by_vrid.get(payload[1]) if len(payload) > 1 else None
             if rt is not None and payload == rt.rx_payload and src == rt.rx_src \
                     and dst == rt.rx_dst:
@@ -328,6 +323,8 @@ class Daemon:
             t = type(a)
             if t is SendAdvert:
                 self._send(rt, a.priority)
+                if rt.cfg.heartbeat:
+                    self.heartbeats.send(rt, a.priority)
             elif t is Transition:
                 log.info("[%s] %s -> %s (%s)", rt.name, a.old, a.new, a.reason)
             elif t is AddVips or t is Announce:
@@ -424,7 +421,8 @@ class Daemon:
         now = self.loop.time()
         offset = time.time() - now
         return {"router_id": self.config.global_.router_id,
-                "instances": [rt.status(now, offset, self._check_status(rt))
+                "instances": [{**rt.status(now, offset, self._check_status(rt)),
+                               **self.heartbeats.status(rt, now, self._links.get)}
                               for rt in self.runtimes.values()],
                 "rx_errors": dict(sorted(self.rx_errors.items()))}
 
