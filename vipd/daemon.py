@@ -20,7 +20,8 @@ from vipd.core.events import (
     AddVips, Announce, DrainChanged, FailbackApproved, FaultChanged, GateChanged, Log, Notify,
     PriorityChanged, RemoveVips, SendAdvert, Shutdown, Startup, State, Transition,
 )
-from vipd.core.tracking import effective_priority
+from vipd.core.tracking import effective_priority, track_file_effect, tracked_applies
+from vipd import holdings
 from vipd.checks import CheckRunner
 from vipd.heartbeat import Heartbeats
 from vipd.hooks import HookQueue
@@ -30,6 +31,7 @@ from vipd.net.rawsock import VrrpSocket
 from vipd.net.timerfd import TimerFd
 from vipd.runtime import Runtime
 from vipd.scriptsec import load_checked
+from vipd.trackfiles import FileTracker
 
 log = logging.getLogger("vipd")
 RX_BATCH = 64     # datagrams read per wake-up before timers get a turn
@@ -52,6 +54,7 @@ class Daemon:
         self._armed_at: float | None = None
         self._stop = asyncio.Event()
         self.checks: dict[str, CheckRunner] = {}
+        self.files: FileTracker | None = None
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -69,6 +72,7 @@ class Daemon:
             self.loop.add_signal_handler(sig, self._stop.set)
         self.loop.add_signal_handler(signal.SIGHUP, self.reload)
         self._remove_leftover_vips(self.config.instances)
+        self.files = FileTracker(self._on_file_change)
         self._sync_checks()
         for cfg in self.config.instances:
             self._add_instance(cfg)
@@ -79,6 +83,7 @@ class Daemon:
         for name in list(self.runtimes):
             self._remove_instance(name)
         await asyncio.gather(*(c.stop() for c in self.checks.values()))
+        self.files.close()
         await asyncio.gather(*(q.wait_idle(q.timeout + 1) for q in self._hooks.values()))
         await self.control.close()
         self.loop.remove_reader(self.linkmon.fileno())
@@ -92,14 +97,7 @@ class Daemon:
     def _remove_leftover_vips(self, cfgs) -> None:
         """A crashed run may have left VIPs on interfaces: nobody is announcing them now."""
         for cfg in cfgs:
-            for vip in cfg.vips:
-                try:
-                    if self.nl.del_vip(cfg.interface, vip):
-                        log.warning("[%s] removed leftover VIP %s from %s", cfg.name, vip,
-                                    cfg.interface)
-                except OSError as e:
-                    log.warning("[%s] cannot check %s for leftover VIPs: %s", cfg.name,
-                                cfg.interface, e)
+            holdings.remove(self.nl, cfg, leftovers=True)
 
     def _add_instance(self, cfg: configmod.InstanceConfig) -> None:
         now = self.loop.time()
@@ -131,7 +129,9 @@ class Daemon:
         self._apply(rt, rt.core.handle(Startup(), now))
 
     def _sync_checks(self) -> None:
-        """Start runners for new or changed checks, stop those gone or changed."""
+        """Start runners for new or changed checks, stop those gone or changed; track the files
+        the instances name."""
+        self.files.track(f.path for i in self.config.instances for f in i.track_files)
         wanted = self.config.checks
         for name, runner in list(self.checks.items()):
             if wanted.get(name) != runner.cfg:
@@ -264,6 +264,11 @@ class Daemon:
                         t.name == ifname for t in rt.cfg.track_interfaces):
                     self._refresh_faults(rt)
 
+    def _on_file_change(self, path: str) -> None:
+        for rt in list(self.runtimes.values()):
+            if any(f.path == path for f in rt.cfg.track_files):
+                self._refresh_faults(rt)
+
     def _on_check_change(self, runner: CheckRunner) -> None:
         for rt in list(self.runtimes.values()):
             if runner.name in rt.cfg.failback_gate or any(
@@ -273,23 +278,31 @@ class Daemon:
     def _tracking(self, rt: Runtime) -> tuple[set[str], int]:
         """(faults, effective priority) from the tracked interfaces and checks."""
         faults, weights = set(), []
-        items = [(rt.cfg.interface, 0)] + [(t.name, t.weight) for t in rt.cfg.track_interfaces]
-        for name, weight in items:
+        items = [(rt.cfg.interface, 0, False)] + [(t.name, t.weight, t.reverse)
+                                                 for t in rt.cfg.track_interfaces]
+        for name, weight, reverse in items:
             if name not in self._links:
                 self._links[name] = self.nl.link_up(name)
-            if not self._links[name]:
+            if tracked_applies(self._links[name], reverse):
                 if weight == 0:
-                    faults.add(f"link {name} down")
+                    faults.add(f"link {name} {'up (reverse)' if reverse else 'down'}")
                 else:
                     weights.append(weight)
         for t in rt.cfg.track_checks:
             runner = self.checks.get(t.name)
-            if runner is not None and runner.ok is False:
+            if runner is not None and tracked_applies(runner.ok, t.reverse):
                 weight = runner.cfg.weight if t.weight is None else t.weight
                 if weight == 0:
-                    faults.add(f"check {t.name} failing")
+                    faults.add(f"check {t.name} {'passing (reverse)' if t.reverse else 'failing'}")
                 else:
                     weights.append(weight)
+        for f in rt.cfg.track_files:
+            value = self.files.values.get(f.path, 0)
+            effect = track_file_effect(value, f.weight, f.reverse)
+            if effect is None:
+                faults.add(f"track file {f.path} = {value}")
+            elif effect:
+                weights.append(effect)
         if not rt.local_addr:
             faults.add(f"no source address on {rt.cfg.interface}")
         return faults, effective_priority(rt.cfg.priority, weights)
@@ -357,18 +370,14 @@ class Daemon:
         if t is AddVips:
             if rt.core.state is not State.MASTER:
                 return     # a deferred add after we already lost the role
-            for vip in rt.cfg.vips:
-                try:
-                    self.nl.add_vip(rt.cfg.interface, vip)
-                except OSError as e:
-                    log.error("[%s] cannot add VIP %s: %s", rt.name, vip, e)
+            holdings.add(self.nl, rt.cfg)
             rt.vips_on = True
+            if rt.cfg.garp_delay > 0:
+                # keepalived's garp_master_delay: a second burst for whoever missed the first
+                self.loop.call_later(rt.cfg.garp_delay, self._announce, rt, rt.cfg.garp_repeat,
+                                     rt.became_master)
         elif t is RemoveVips:
-            for vip in rt.cfg.vips:
-                try:
-                    self.nl.del_vip(rt.cfg.interface, vip)
-                except OSError as e:
-                    log.error("[%s] cannot remove VIP %s: %s", rt.name, vip, e)
+            holdings.remove(self.nl, rt.cfg)
             rt.vips_on = False
         elif t is Announce and rt.core.state is State.MASTER:
             self._announce(rt, rt.cfg.garp_repeat)
@@ -384,24 +393,32 @@ class Daemon:
                 rt.core.count("send_errors")
                 log.debug("[%s] send to %s: %s", rt.name, dst, e)
 
-    def _announce(self, rt: Runtime, remaining: int) -> None:
+    def _announce(self, rt: Runtime, remaining: int, episode: int | None = None) -> None:
+        """One GARP/NA round, then the rest of the burst; ``episode`` (a delayed burst) stops
+        it once the instance has left MASTER since."""
         if rt.core.state is not State.MASTER or self.runtimes.get(rt.name) is not rt:
+            return
+        if episode is not None and episode != rt.became_master:
             return
         ifname = rt.cfg.interface
         try:
-            ann = self._announcers.get(ifname)
-            if ann is None:
-                ann = self._announcers[ifname] = Announcer(ifname)
-            frames = rt.frames or rt.announce_frames(self.nl.mac(ifname), ipv6_forwarding(ifname))
-            for frame in frames:
+            frames = rt.frames or rt.announce_frames(self._mac, ipv6_forwarding)
+            for dev, frame in frames:
+                ifname = dev
+                ann = self._announcers.get(dev)
+                if ann is None:
+                    ann = self._announcers[dev] = Announcer(dev)
                 ann.send(frame)
             rt.core.count("announce_sent")
-        except OSError as e:
+        except (OSError, LookupError) as e:
             log.warning("[%s] gratuitous ARP/NA on %s failed: %s", rt.name, ifname, e)
         if remaining > 1:
-            self.loop.call_later(rt.cfg.garp_interval, self._announce, rt, remaining - 1)
-        elif rt.cfg.garp_refresh > 0:
+            self.loop.call_later(rt.cfg.garp_interval, self._announce, rt, remaining - 1, episode)
+        elif rt.cfg.garp_refresh > 0 and episode is None:
             self.loop.call_later(rt.cfg.garp_refresh, self._announce, rt, 1)
+
+    def _mac(self, ifname: str) -> bytes:
+        return self.nl.mac(ifname)
 
     def _notify(self, rt: Runtime, a: Notify, deferred: list | None) -> None:
         argv = getattr(rt.cfg.notify, a.state.lower(), ())
