@@ -10,8 +10,9 @@ import time
 
 import pytest
 
-from conftest import VIP4, HttpProber, instance_status, never_two_holders, vipd_config, \
-    wait_holder, wait_state
+import redispair as rp
+from conftest import VIP4, HttpProber, example_config, instance_status, never_two_holders, \
+    vipd_config, wait_holder, wait_state
 
 pytestmark = pytest.mark.lab
 
@@ -143,8 +144,6 @@ def test_redis_pair_partition_with_heartbeat_promotes_nothing(lab_factory, monke
     the VIP's segment while a client writes through the VIP: h2 never becomes master, its Redis
     is never promoted (a watcher polls its role every 20 ms), every acked write is there. Then
     the heartbeat link is cut too and h2's Redis is promoted: the watcher does see a promotion."""
-    import test_redis_pair as rp
-    from conftest import example_config
 
     lab = lab_factory(hosts=2, heartbeat=True)
 
