@@ -1,8 +1,9 @@
 """The asyncio driver: the only place that reads the clock and touches the world.
 
-One raw socket per (interface, family) demultiplexed by VRID, one netlink link monitor, one
-timer armed from a heap of the cores' deadlines, and the control socket. Actions returned by the
-cores are carried out in order by ``_apply``.
+The driver routes events to the cores: datagrams from the interface registry's VRRP sockets
+(vipd/interfaces.py owns sockets, announcers, link state and netlink), link changes, check
+results, the control socket and one timer armed from a heap of the cores' deadlines. Actions
+returned by the cores are carried out in order by ``_apply``.
 """
 from __future__ import annotations
 
@@ -25,8 +26,8 @@ from vipd import holdings
 from vipd.checks import CheckRunner
 from vipd.heartbeat import Heartbeats
 from vipd.hooks import HookQueue
-from vipd.net.announce import Announcer, ipv6_forwarding
-from vipd.net.netlink import LinkMonitor, Netlink
+from vipd.interfaces import InterfaceRegistry
+from vipd.net.announce import ipv6_forwarding
 from vipd.net.rawsock import VrrpSocket
 from vipd.net.timerfd import TimerFd
 from vipd.runtime import Runtime
@@ -43,11 +44,7 @@ class Daemon:
         self.config = cfg
         self.runtimes: dict[str, Runtime] = {}
         self.rx_errors: dict[str, int] = {}
-        self._demux: dict[tuple[str, int], dict[int, Runtime]] = {}   # (ifname, family) -> VRID
-        self._socks: dict[tuple[str, int], VrrpSocket] = {}
-        self._announcers: dict[str, Announcer] = {}
         self._hooks: dict[str, HookQueue] = {}
-        self._links: dict[str, bool] = {}
         self._heap: list = []
         self._seq = itertools.count()
         self._tfd: TimerFd | None = None
@@ -62,9 +59,8 @@ class Daemon:
         self.loop = asyncio.get_running_loop()
         self._tfd = TimerFd()
         self.loop.add_reader(self._tfd.fileno(), self._on_timer)
-        self.nl = Netlink()
-        self.linkmon = LinkMonitor()
-        self.loop.add_reader(self.linkmon.fileno(), self._on_link)
+        self.ifaces = InterfaceRegistry(self.loop, self._on_readable, self._on_link)
+        self.nl = self.ifaces.nl
         self.heartbeats = Heartbeats(self.loop, self._apply, self._rx_error)
         self.control = ControlServer(self.config.global_.socket, self._control)
         await self.control.start()
@@ -86,11 +82,9 @@ class Daemon:
         self.files.close()
         await asyncio.gather(*(q.wait_idle(q.timeout + 1) for q in self._hooks.values()))
         await self.control.close()
-        self.loop.remove_reader(self.linkmon.fileno())
         self.loop.remove_reader(self._tfd.fileno())
         self._tfd.close()
-        self.linkmon.close()
-        self.nl.close()
+        self.ifaces.close()
         log.info("stopped")
         return 0
 
@@ -101,28 +95,13 @@ class Daemon:
 
     def _add_instance(self, cfg: configmod.InstanceConfig) -> None:
         now = self.loop.time()
-        ifname = cfg.interface
-        local = cfg.unicast_src
-        if local is None:
-            local = (self.nl.primary_ipv4(ifname, [str(v.ip) for v in cfg.vips]) if cfg.family == 4
-                     else self.nl.link_local6(ifname))
-        rt = Runtime(cfg, local or "", now)
+        rt = Runtime(cfg, self.ifaces.source_address(cfg) or "", now)
         self.runtimes[cfg.name] = rt
-        key = (ifname, cfg.family)
-        sock = self._socks.get(key)
-        if sock is None:
-            sock = self._socks[key] = VrrpSocket(ifname, cfg.family)
-            self._demux[key] = {}
-            self.loop.add_reader(sock.fileno(), self._on_readable, sock, self._demux[key],
-                                 cfg.family)
-        if rt.multicast:
-            sock.join_multicast()
-        self._demux[key][cfg.vrid] = rt
+        self.ifaces.attach(rt)
         self._hooks[cfg.name] = HookQueue(cfg.name, cfg.notify.timeout,
                                           self.config.global_.script_user)
-        for name in (ifname, *(hb.interface for hb in cfg.heartbeat)):
-            if name not in self._links:
-                self._links[name] = self.nl.link_up(name)
+        for name in (cfg.interface, *(hb.interface for hb in cfg.heartbeat)):
+            self.ifaces.link_up(name)
         if cfg.heartbeat:
             self.heartbeats.add(rt)
         self._refresh_faults(rt)     # in INIT this only records faults and priority
@@ -148,13 +127,7 @@ class Daemon:
         rt.deadline = None
         if rt.cfg.heartbeat:
             self.heartbeats.remove(rt)
-        key = (rt.cfg.interface, rt.cfg.family)
-        self._demux[key].pop(rt.cfg.vrid, None)
-        if not any((r.cfg.interface, r.cfg.family) == key for r in self.runtimes.values()):
-            sock = self._socks.pop(key)
-            del self._demux[key]
-            self.loop.remove_reader(sock.fileno())
-            sock.close()
+        self.ifaces.detach(rt)
 
     def reload(self) -> dict:
         """SIGHUP: validate first; a bad config changes nothing. Unchanged instances keep state."""
@@ -248,21 +221,11 @@ class Daemon:
 
     # ---- links and faults ---------------------------------------------------------------
 
-    def _on_link(self) -> None:
-        try:
-            changes = self.linkmon.read()
-        except OSError as e:
-            log.warning("link monitor: %s", e)
-            return
-        for ifname, up in changes:
-            if self._links.get(ifname) == up:
-                continue
-            self._links[ifname] = up
-            log.info("link %s %s", ifname, "up" if up else "down")
-            for rt in list(self.runtimes.values()):
-                if ifname == rt.cfg.interface or any(
-                        t.name == ifname for t in rt.cfg.track_interfaces):
-                    self._refresh_faults(rt)
+    def _on_link(self, ifname: str, up: bool) -> None:
+        for rt in list(self.runtimes.values()):
+            if ifname == rt.cfg.interface or any(
+                    t.name == ifname for t in rt.cfg.track_interfaces):
+                self._refresh_faults(rt)
 
     def _on_file_change(self, path: str) -> None:
         for rt in list(self.runtimes.values()):
@@ -281,9 +244,7 @@ class Daemon:
         items = [(rt.cfg.interface, 0, False)] + [(t.name, t.weight, t.reverse)
                                                  for t in rt.cfg.track_interfaces]
         for name, weight, reverse in items:
-            if name not in self._links:
-                self._links[name] = self.nl.link_up(name)
-            if tracked_applies(self._links[name], reverse):
+            if tracked_applies(self.ifaces.link_up(name), reverse):
                 if weight == 0:
                     faults.add(f"link {name} {'up (reverse)' if reverse else 'down'}")
                 else:
@@ -383,7 +344,7 @@ class Daemon:
             self._announce(rt, rt.cfg.garp_repeat)
 
     def _send(self, rt: Runtime, priority: int) -> None:
-        sock = self._socks.get((rt.cfg.interface, rt.cfg.family))
+        sock = self.ifaces.socket(rt.cfg.interface, rt.cfg.family)
         if sock is None:
             return
         for payload, dst in rt.adverts(priority):
@@ -402,12 +363,10 @@ class Daemon:
             return
         ifname = rt.cfg.interface
         try:
-            frames = rt.frames or rt.announce_frames(self._mac, ipv6_forwarding)
+            frames = rt.frames or rt.announce_frames(self.ifaces.mac, ipv6_forwarding)
             for dev, frame in frames:
                 ifname = dev
-                ann = self._announcers.get(dev)
-                if ann is None:
-                    ann = self._announcers[dev] = Announcer(dev)
+                ann = self.ifaces.announcer(dev)
                 ann.send(frame)
             rt.core.count("announce_sent")
         except (OSError, LookupError) as e:
@@ -416,9 +375,6 @@ class Daemon:
             self.loop.call_later(rt.cfg.garp_interval, self._announce, rt, remaining - 1, episode)
         elif rt.cfg.garp_refresh > 0 and episode is None:
             self.loop.call_later(rt.cfg.garp_refresh, self._announce, rt, 1)
-
-    def _mac(self, ifname: str) -> bytes:
-        return self.nl.mac(ifname)
 
     def _notify(self, rt: Runtime, a: Notify, deferred: list | None) -> None:
         argv = getattr(rt.cfg.notify, a.state.lower(), ())
@@ -439,7 +395,7 @@ class Daemon:
         offset = time.time() - now
         return {"router_id": self.config.global_.router_id,
                 "instances": [{**rt.status(now, offset, self._check_status(rt)),
-                               **self.heartbeats.status(rt, now, self._links.get)}
+                               **self.heartbeats.status(rt, now, self.ifaces.link_up)}
                               for rt in self.runtimes.values()],
                 "rx_errors": dict(sorted(self.rx_errors.items()))}
 
