@@ -3,9 +3,6 @@
     bridge namespace <prefix>br:  br0 (no STP, no multicast snooping) with ports h1..hN, c
     host namespaces <prefix>hI:   eth0 = 198.51.100.I/24, 2001:db8::I/64 (+ fe80::), DAD off
     client namespace <prefix>c:   eth0 = 198.51.100.200/24, 2001:db8::200/64
-    heartbeat=True adds a second link between the hosts (not the client), for issue 14:
-    bridge namespace:             br1 with ports h1b..hNb
-    host namespaces:              eth1 = 203.0.113.I/24
 
 Every name carries a per-run prefix ("vl" + 5 random characters), claimed with a state file in
 /run/vipd-lab, so concurrent runs never collide and a crashed run can be found and removed
@@ -50,7 +47,7 @@ FAMILY = "vl"                       # every lab prefix starts with this; --all-s
 STATE_DIR = pathlib.Path("/run/vipd-lab")
 NETNS_DIR = pathlib.Path("/run/netns")
 BRIDGE = "br0"
-HB_BRIDGE = "br1"                   # the heartbeat link between the hosts (Lab(heartbeat=True))
+BRIDGE2 = "br1"                     # the optional second segment (Lab.add_segment)
 CLIENT_ID = 200
 CAPTURE_FILTER = "ip proto 112 or ip6 proto 112 or arp or icmp6"
 
@@ -160,13 +157,12 @@ class Lab:
     curl = shutil.which("curl")   # http_get's client when installed: it starts faster than Python
 
     def __init__(self, hosts: int = 2, prefix: str | None = None, workdir: str | None = None,
-                 keep: bool = False, heartbeat: bool = False):
+                 keep: bool = False):
         if not 1 <= hosts <= 99:
             raise ValueError(f"hosts must be 1..99, not {hosts}")
         if prefix is not None and not re.fullmatch(r"[a-z][a-z0-9]{1,9}", prefix):
             raise ValueError(f"prefix must be 2-10 lowercase letters and digits, not {prefix!r}")
         self.n, self.prefix, self.keep, self._workdir_arg = hosts, prefix, keep, workdir
-        self.heartbeat = heartbeat
         self.hosts: list[Host] = []
         self.client: Host | None = None
         self.bridge_ns: str | None = None
@@ -280,22 +276,36 @@ class Lab:
             f"link set lo up\naddr add {m.ip4}/24 dev {m.ifname}\n"
             f"addr add {m.ip6}/64 dev {m.ifname} nodad\nlink set {m.ifname} up\n"
             for m in self.members])
-        if self.heartbeat:
-            self._build_heartbeat()
 
-    def _build_heartbeat(self) -> None:
-        """A second segment between the hosts only: each host's eth1 on br1, 203.0.113.I/24."""
-        batch = [f"link add {HB_BRIDGE} type bridge stp_state 0 forward_delay 0 mcast_snooping 0",
-                 f"link set {HB_BRIDGE} up"]
-        for h in self.hosts:
-            batch += [f"link add {h.name}b type veth peer name eth1 netns {h.ns}",
-                      f"link set {h.name}b master {HB_BRIDGE} up"]
+    def add_segment(self) -> None:
+        """A second segment for instances on two interfaces (sync groups): bridge br1 with
+        ports <host>b, and eth1 = 203.0.113.I/24, 2001:db8:1::I/64 in every host and the client."""
+        batch = [f"link add {BRIDGE2} type bridge stp_state 0 forward_delay 0 mcast_snooping 0",
+                 f"link set {BRIDGE2} up"]
+        for m in self.members:
+            batch += [f"link add {m.port}b type veth peer name eth1 address "
+                      f"02:76:6c:01:00:{m.id:02x} netns {m.ns}", f"link set {m.port}b master {BRIDGE2} up"]
         _ip(["-n", self.bridge_ns], batch)
-        self._parallel([["ip", "-n", h.ns, "-batch", "-"] for h in self.hosts], [
-            f"addr add {self.heartbeat_ip(h)}/24 dev eth1\nlink set eth1 up\n" for h in self.hosts])
+        self._parallel([["ip", "-n", m.ns, "-batch", "-"] for m in self.members], [
+            f"addr add 203.0.113.{m.id}/24 dev eth1\naddr add 2001:db8:1::{m.id}/64 dev eth1 nodad\n"
+            "link set eth1 up\n" for m in self.members])
 
-    def heartbeat_ip(self, host: Host | str) -> str:
-        return f"203.0.113.{self._h(host).id}"
+    def set_port(self, port: str, up: bool) -> None:
+        """A bridge port ("h1", or "h1b" on the second segment) up or down: the host sees its
+        carrier come and go."""
+        _ip(["-n", self.bridge_ns, "link", "set", port, "up" if up else "down"])
+
+    def holder_on(self, vip: str, ifname: str) -> list[str]:
+        """Names of the members whose ifname carries vip (holder() looks at eth0 only)."""
+        want = ipaddress.ip_address(vip)
+        found = []
+        for m in self.members:
+            out = subprocess.run(["ip", "-j", "-n", m.ns, "addr", "show", "dev", ifname],
+                                 capture_output=True, text=True, timeout=10).stdout
+            if any(ipaddress.ip_address(a["local"]) == want for link in json.loads(out or "[]")
+                   for a in link.get("addr_info", [])):
+                found.append(m.name)
+        return found
 
     @staticmethod
     def _parallel(cmds: list[list[str]], inputs: list[str] | None = None) -> None:
@@ -510,13 +520,6 @@ class Lab:
             self._silenced.discard(host.name)
             self._tc([f"filter del dev {host.port} {d} pref 1" for d in ("ingress", "egress")])
         _ip(["-n", self.bridge_ns, "link", "set", host.port, "up"])
-
-    def cut_heartbeat(self, host: Host | str) -> None:
-        """Carrier loss on host's heartbeat link (its br1 port goes down)."""
-        _ip(["-n", self.bridge_ns, "link", "set", f"{self._h(host).name}b", "down"])
-
-    def heal_heartbeat(self, host: Host | str) -> None:
-        _ip(["-n", self.bridge_ns, "link", "set", f"{self._h(host).name}b", "up"])
 
     def partition(self, a: Host | str, b: Host | str) -> None:
         """Drops VRRP (IP protocol 112, IPv4 and IPv6) between a and b; all else still flows.

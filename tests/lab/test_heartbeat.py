@@ -1,7 +1,8 @@
 """Redundant heartbeat paths (issue 14) on real kernels.
 
 h1 (priority 150) and h2 (100) share the VIP's segment (eth0, br0, with the client) and a second
-link between them only (eth1 on br1, 203.0.113.0/24): `heartbeat` sends h1's adverts over both.
+segment (eth1 on br1, 203.0.113.0/24, Lab.add_segment; the client is on it too but nothing of the
+VIP's is): `heartbeat` sends h1's adverts over both.
 A split brain then needs both paths to fail; one broken path is shown as degraded.
 """
 import re
@@ -29,15 +30,25 @@ def mdi(priority: int) -> float:
     return 3 * INTERVAL + skew(priority)
 
 
+def segments(lab_factory):
+    lab = lab_factory(hosts=2)
+    lab.add_segment()
+    return lab
+
+
+def heartbeat_ip(host) -> str:
+    return f"203.0.113.{host.id}"
+
+
 def heartbeat_config(lab, host, **kw) -> str:
-    peers = [lab.heartbeat_ip(h) for h in lab.hosts if h.name != host]
+    peers = [heartbeat_ip(h) for h in lab.hosts if h.name != host]
     hb = (f'heartbeat = [{{ interface = "eth1", peers = ["{peers[0]}"],'
-          f' source = "{lab.heartbeat_ip(host)}" }}]')
+          f' source = "{heartbeat_ip(lab.host(host))}" }}]')
     return vipd_config(priority=PRIO[host], interval=INTERVAL, instances_extra=hb, **kw)
 
 
 def start(lab_factory, nginx=True):
-    lab = lab_factory(hosts=2, heartbeat=True)
+    lab = segments(lab_factory)
     if nginx:
         for h in lab.hosts:
             lab.start_nginx(h)
@@ -86,10 +97,10 @@ def test_vrrp_dropped_on_vip_segment_one_master_stays(lab_factory):
     assert st2["paths_down"] == ["eth0"]
     assert len(degraded_lines(p2, "eth0")) == 1, p2.output()[-2000:]
 
-    lab.cut_heartbeat("h2")
+    lab.set_port("h2b", False)
     assert wait_state(lab, p2, "MASTER", timeout=5)
     assert len(never_two_holders(lab, VIP4, 0.5)) > 0     # both hold the VIP: a split brain
-    lab.heal_heartbeat("h2")
+    lab.set_port("h2b", True)
     assert wait_state(lab, p2, "BACKUP", timeout=5)     # heard h1 again over eth1: it yields
     assert wait_holder(lab, VIP4, ["h1"], timeout=5)
     assert lab.wait_for(lambda: path(instance_status(lab, p2), "eth1")["state"] == "ok")
@@ -118,7 +129,7 @@ def test_heartbeat_cut_alone_nothing_moves_then_both_down_timer(lab_factory):
     Then h1's client-side link too: no path carries its priority-0 advert, so h2 takes over when
     its down timer expires (Master_Down_Interval after h1's last advert)."""
     lab, p1, p2 = start(lab_factory, nginx=False)
-    lab.cut_heartbeat("h2")
+    lab.set_port("h2b", False)
     assert lab.wait_for(lambda: instance_status(lab, p2)["paths_down"] == ["eth1"], timeout=5)
     two = never_two_holders(lab, VIP4, 4 * mdi(100))
     st1, st2 = instance_status(lab, p1), instance_status(lab, p2)
@@ -145,13 +156,13 @@ def test_redis_pair_partition_with_heartbeat_promotes_nothing(lab_factory, monke
     is never promoted (a watcher polls its role every 20 ms), every acked write is there. Then
     the heartbeat link is cut too and h2's Redis is promoted: the watcher does see a promotion."""
 
-    lab = lab_factory(hosts=2, heartbeat=True)
+    lab = segments(lab_factory)
 
     def with_heartbeat(lab_, host, relpath, **values):
         text = example_config(lab_, host, relpath, **values)
         peer = next(h for h in lab_.hosts if h is not host)
-        line = (f'heartbeat = [{{ interface = "eth1", peers = ["{lab_.heartbeat_ip(peer)}"],'
-                f' source = "{lab_.heartbeat_ip(host)}" }}]')
+        line = (f'heartbeat = [{{ interface = "eth1", peers = ["{heartbeat_ip(peer)}"],'
+                f' source = "{heartbeat_ip(host)}" }}]')
         text, n = re.subn(r"^track_checks = .*$", lambda m: m[0] + "\n" + line, text,
                           count=1, flags=re.M)
         assert n == 1
@@ -180,6 +191,6 @@ def test_redis_pair_partition_with_heartbeat_promotes_nothing(lab_factory, monke
     print(f"\nredis partition with heartbeat: {len(acked)} acked writes, none lost, h2's Redis"
           f" role {sorted(set(roles))}")
 
-    lab.cut_heartbeat("h2")
+    lab.set_port("h2b", False)
     assert wait_state(lab, p2, "MASTER", rp.NAME, timeout=10)
     assert lab.wait_for(lambda: " master " in watcher.output(), timeout=10), watcher.output()
