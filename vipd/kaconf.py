@@ -195,8 +195,10 @@ class Reader:
             self.errors.append(ParseError(shown, n, f"include {pattern}: no such file"))
         out = []
         for f in found:
-            rel = os.path.relpath(f, os.path.dirname(os.path.abspath(self.files[0])))
-            out += self._file(f, rel if not rel.startswith("..") else f, depth + 1)
+            # named as the including file is: relative when it was given relative
+            out += self._file(f, os.path.normpath(os.path.join(os.path.dirname(shown),
+                                                               os.path.relpath(f, base))),
+                              depth + 1)
         return out
 
     # ---- logical lines -> tree --------------------------------------------------------------
@@ -222,7 +224,7 @@ class Reader:
                         node.children = []
                     else:
                         self.errors.append(ParseError(ln.file, ln.line, "'{' without a keyword"))
-                        node = Node("{", [], ln.file, ln.line, [])
+                        node = Node("", [], ln.file, ln.line, [])   # read on, report once
                     stack.append((node.children, node))
                 elif tok == "}":
                     finish()
@@ -234,8 +236,9 @@ class Reader:
                     words.append(tok)
             finish()
         for _, node in stack[1:]:
-            self.errors.append(ParseError(node.file, node.line,
-                                          f"{node.keyword} {{ is never closed"))
+            if node.keyword:
+                self.errors.append(ParseError(node.file, node.line,
+                                              f"{node.keyword} {{ is never closed"))
         return root
 
 

@@ -200,7 +200,9 @@ class InstanceMapper:
         seen = self.held       # one address is held once, VIP or excluded
         for m in n.child_lines():
             try:
-                value, notes = kaitems.vip(m.keyword, m.args, self.family)
+                # excluded addresses may be of the other family (they are not advertised)
+                value, notes = kaitems.vip(m.keyword, m.args,
+                                           self.family if key == "vips" else None)
             except ValueError as e:
                 self.r.dropped(m, f"cannot read address: {e}", f"{n.keyword} item {m.keyword}")
                 continue
@@ -211,7 +213,7 @@ class InstanceMapper:
                                   "address once", f"{n.keyword} item {m.keyword}")
                 continue
             seen[ip] = m.line
-            if self.family is None:
+            if self.family is None and key == "vips":
                 self.family = 6 if ":" in addr else 4
             for x in notes:
                 self.r.dropped(m, x, f"{n.keyword} item {m.keyword}")
