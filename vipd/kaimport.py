@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from vipd import kaitems, tomlout
 from vipd.kaconf import Node
-from vipd.kainstance import NO_EMAIL, InstanceMapper
+from vipd.kainstance import NO_EMAIL, SCALARS, InstanceMapper
 
 LVS = {"virtual_server", "virtual_server_group", "real_server", "lvs_sync_daemon",
        "lvs_sync_daemon_interface", "lvs_id", "lvs_timeouts", "lvs_flush", "lvs_flush_onstop",
@@ -145,15 +145,10 @@ class Importer:
                                                           "user's own group is used)" if a[1:] else ""))
             elif k == "enable_script_security":
                 self.r.mapped(n, "vipd always refuses unsafe programs when run as root")
-            elif k == "vrrp_garp_master_delay" and a:
-                self.garp["garp_delay"] = float(a[0])
-                self.r.mapped(n, "garp_delay of every instance")
-            elif k == "vrrp_garp_master_repeat" and a:
-                self.garp["garp_repeat"] = int(a[0])
-                self.r.mapped(n, "garp_repeat of every instance")
-            elif k == "vrrp_garp_master_refresh" and a:
-                self.garp["garp_refresh"] = float(a[0])
-                self.r.mapped(n, "garp_refresh of every instance")
+            elif k.startswith("vrrp_garp_master_") and k[5:] in SCALARS and a:
+                key, conv = SCALARS[k[5:]]          # instance defaults
+                self.garp[key] = conv(a[0])
+                self.r.mapped(n, f"{key} of every instance")
             elif k in ("vrrp_garp_interval", "vrrp_gna_interval") and a:
                 self.garp["garp_interval"] = float(a[0])
                 self.r.mapped(n, "garp_interval of every instance (one gap for GARP and NA)")

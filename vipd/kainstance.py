@@ -19,6 +19,14 @@ DROPPED = {
     "lower_prio_no_advert": "vipd always answers a lower-priority master at once",
     "higher_prio_send_advert": "no vipd equivalent",
 }
+# keepalived keyword -> (vipd key, type) for the one-value keywords
+SCALARS = {
+    "interface": ("interface", str), "virtual_router_id": ("vrid", int),
+    "priority": ("priority", int), "advert_int": ("advert_interval", float),
+    "version": ("version", int), "unicast_src_ip": ("unicast_src", str),
+    "garp_master_delay": ("garp_delay", float), "garp_master_repeat": ("garp_repeat", int),
+    "garp_master_refresh": ("garp_refresh", float),
+}
 NOTIFY = ("notify_master", "notify_backup", "notify_fault", "notify_stop")
 
 
@@ -47,25 +55,14 @@ class InstanceMapper:
         for n in inst.child_lines():
             k, a = n.keyword, n.args
             try:
-                if k == "state" and a:
+                if k in SCALARS and a:
+                    key, conv = SCALARS[k]
+                    o[key] = conv(a[0])
+                    self.note(n, key)
+                elif k == "state" and a:
                     state = a[0]
                     self.r.dropped(n, "vipd starts every instance as BACKUP and lets the "
                                       "election decide (priority 255 starts as master)")
-                elif k == "interface" and a:
-                    o["interface"] = a[0]
-                    self.note(n, "interface")
-                elif k == "virtual_router_id" and a:
-                    o["vrid"] = int(a[0])
-                    self.note(n, "vrid")
-                elif k == "priority" and a:
-                    o["priority"] = int(a[0])
-                    self.note(n, "priority")
-                elif k == "advert_int" and a:
-                    o["advert_interval"] = float(a[0])
-                    self.note(n, "advert_interval")
-                elif k == "version" and a:
-                    o["version"] = int(a[0])
-                    self.note(n, "version")
                 elif k == "nopreempt":
                     nopreempt = n
                 elif k == "preempt":
@@ -88,9 +85,6 @@ class InstanceMapper:
                     generic = (n, kaitems.generic_notify(a, group=False))
                 elif k == "authentication":
                     auth = n
-                elif k == "unicast_src_ip" and a:
-                    o["unicast_src"] = a[0]
-                    self.note(n, "unicast_src")
                 elif k == "mcast_src_ip" and a:
                     o["unicast_src"] = a[0]
                     self.note(n, "unicast_src (vipd's source address for adverts, multicast too)")
@@ -103,15 +97,6 @@ class InstanceMapper:
                                            f"unicast_peer {p.keyword} {' '.join(p.args)}")
                     o["unicast_peers"] = peers
                     self.note(n, "unicast_peers")
-                elif k == "garp_master_delay" and a:
-                    o["garp_delay"] = float(a[0])
-                    self.note(n, "garp_delay")
-                elif k == "garp_master_repeat" and a:
-                    o["garp_repeat"] = int(a[0])
-                    self.note(n, "garp_repeat")
-                elif k == "garp_master_refresh" and a:
-                    o["garp_refresh"] = float(a[0])
-                    self.note(n, "garp_refresh")
                 elif k == "use_vmac":
                     o["use_vmac"] = True
                     if a:
@@ -196,31 +181,21 @@ class InstanceMapper:
             self.r.dropped(auth, f"auth_type {kind or '?'}: vipd supports PASS only")
 
     def _vips(self, n: Node, key: str) -> None:
-        out = []
         seen = self.held       # one address is held once, VIP or excluded
-        for m in n.child_lines():
-            try:
-                # excluded addresses may be of the other family (they are not advertised)
-                value, notes = kaitems.vip(m.keyword, m.args,
-                                           self.family if key == "vips" else None)
-            except ValueError as e:
-                self.r.dropped(m, f"cannot read address: {e}", f"{n.keyword} item {m.keyword}")
-                continue
+
+        def parse(m: Node):
+            # excluded addresses may be of the other family (they are not advertised)
+            value, notes = kaitems.vip(m.keyword, m.args, self.family if key == "vips" else None)
             addr = value["address"] if isinstance(value, dict) else value
             ip = addr.split("/")[0]
             if ip in seen:
-                self.r.dropped(m, f"{ip} is already listed (line {seen[ip]}): vipd holds an "
-                                  "address once", f"{n.keyword} item {m.keyword}")
-                continue
+                raise ValueError(f"{ip} is already listed (line {seen[ip]}): vipd holds an "
+                                 "address once")
             seen[ip] = m.line
             if self.family is None and key == "vips":
                 self.family = 6 if ":" in addr else 4
-            for x in notes:
-                self.r.dropped(m, x, f"{n.keyword} item {m.keyword}")
-            out.append(value)
-        if out:
-            self.out[key] = out
-        self.note(n, key)
+            return value, notes
+        self._items(n, key, parse)
 
     def _items(self, n: Node, key: str, parse) -> None:
         out = []

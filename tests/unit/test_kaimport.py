@@ -54,7 +54,7 @@ EXPECTED = {
         (9, 'smtp_connect_timeout'),
         (14, 'state'),
         (17, 'smtp_alert'),
-        (32, 'virtual_ipaddress item 192.168.200.18'),
+        (32, 'virtual_ipaddress item 192.168.200.18 label eth0:1'),
         (38, 'smtp_alert'),
         (50, 'state'),
         (52, 'smtp_alert'),
