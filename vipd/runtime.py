@@ -17,7 +17,8 @@ log = logging.getLogger("vipd")
 
 
 class Runtime:
-    def __init__(self, cfg: InstanceConfig, local_addr: str, now: float) -> None:
+    def __init__(self, cfg: InstanceConfig, local_addr: str, now: float,
+                 synced: bool = False) -> None:
         self.cfg = cfg
         self.name = cfg.name
         self.local_addr = local_addr
@@ -29,7 +30,7 @@ class Runtime:
             local_addr=local_addr, unicast_peers=tuple(cfg.unicast_peers),
             auth_type=1 if cfg.auth_pass else 0, auth_data=auth_data,
             failback=cfg.failback, preempt_delay=cfg.preempt_delay,
-            gated=bool(cfg.failback_gate)), now)
+            gated=bool(cfg.failback_gate), synced=synced), now)
         self._auth_data = auth_data
         self.multicast = not cfg.unicast_peers
         self.dsts = (tuple(cfg.unicast_peers) if cfg.unicast_peers

@@ -72,6 +72,15 @@ class DrainChanged:
     drained: bool
 
 
+@dataclass(frozen=True, slots=True)
+class GroupCommand:
+    """From the instance's sync group (vipd.core.syncgroup): ``promote`` (every member is ready:
+    take the role now), ``demote`` (a partner left MASTER: leave too), ``yield`` / ``unyield``
+    (a partner is in FAULT: never preempt, time the down timer as priority 1)."""
+    command: str
+    reason: str
+
+
 # ---- output actions -----------------------------------------------------------------------
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from vipd.core import policy
 from vipd.core.events import (
     AddVips, AdvertReceived, Announce, DrainChanged, FailbackApproved, FaultChanged, GateChanged,
-    Log, Notify,
+    GroupCommand, Log, Notify,
     PriorityChanged, RemoveVips, SendAdvert, Shutdown, Startup, State, Transition,
 )
 from vipd.core.packet import Advert, Reason
@@ -38,6 +38,7 @@ class RouterParams:
     failback: str = policy.AUTO
     preempt_delay: float = 0.0
     gated: bool = False                  # failback gates configured: closed until told otherwise
+    synced: bool = False                 # in a sync group: MASTER only when the group says so
 
 
 class UnexpectedEvent(Exception):
@@ -65,6 +66,8 @@ class Instance:
         self.failback_approved = False
         self.gate_forced = False
         self.gate_ok = not params.gated
+        self.wants_master = False      # synced: our down timer fired; waiting for the group
+        self.group_yield = False       # synced: a partner is in FAULT
         self.preempt_until = 0.0
         self.counters: dict[str, int] = {}
         self.history: deque[tuple[float, str, str, str]] = deque(maxlen=self.HISTORY)
@@ -97,6 +100,8 @@ class Instance:
             return self._gate_changed(event.ok, now)
         if isinstance(event, DrainChanged):
             return self._drain(event.drained, now)
+        if isinstance(event, GroupCommand):
+            return self._group_command(event.command, event.reason, now)
         raise UnexpectedEvent(self.state, event)
 
     def next_deadline(self) -> float | None:
@@ -127,7 +132,14 @@ class Instance:
                         reason += ", failback approved by operator"
                 else:
                     reason = "master down timer expired"
-                actions += self._become_master(now, reason)
+                if self.params.synced:
+                    # the sync group promotes us together with our partners, or not at all
+                    if not self.wants_master:
+                        self.wants_master = True
+                        actions.append(Log("info", f"{reason}: ready for MASTER, waiting for"
+                                                   " the sync group"))
+                else:
+                    actions += self._become_master(now, reason)
             elif self.state is State.BACKUP:
                 # drained: the master is gone and we do not take over; forget it
                 self.master_ip = self.master_priority = None
@@ -145,7 +157,10 @@ class Instance:
     def _timer_priority(self) -> int:
         # While a failback gate fails (e.g. our Redis is not in sync), time our timers as the
         # lowest priority: if the master goes away while another backup is ready, that backup's
-        # timer fires first and we do not win the election with stale data.
+        # timer fires first and we do not win the election with stale data. The same while a
+        # sync group partner is in FAULT: the peer group must win.
+        if self.group_yield:
+            return 1
         return self.priority if self.gate_ok or self.gate_forced else 1
 
     @property
@@ -220,6 +235,7 @@ class Instance:
             self.master_ip = src
             self.master_priority = adv.priority
             self._down_deadline = now + self.master_down_interval
+            self.wants_master = False
             if adv.priority < self.priority:
                 actions += self._note_pending(now)
             return actions
@@ -283,6 +299,7 @@ class Instance:
 
     def _become_master(self, now: float, reason: str) -> list:
         prev = self.state
+        self.wants_master = False
         self.master_ip = self.params.local_addr
         self.master_priority = self.priority
         self.failback_pending = False
@@ -390,6 +407,27 @@ class Instance:
                                    else now + self.master_down_interval)
         return [Log("info", "undrained")]
 
+    def _group_command(self, command: str, reason: str, now: float) -> list:
+        if command == "promote":
+            if self.state is State.BACKUP and not self.drained:
+                return self._become_master(now, reason)
+            return []
+        if command == "demote":
+            if self.state is not State.MASTER:
+                return []
+            actions = [self._set_state(State.BACKUP, reason, now)] + self._leave_master()
+            self.master_ip = self.master_priority = None
+            self._down_deadline = now + self.master_down_interval
+            return actions + [Notify("BACKUP", "MASTER")]
+        if command in ("yield", "unyield"):
+            self.group_yield = command == "yield"
+            actions = [Log("info", reason + ("; yielding" if self.group_yield else
+                                             "; not yielding"))]
+            if self.group_yield and self.state is State.MASTER:
+                actions += self._group_command("demote", reason, now)
+            return actions
+        raise ValueError(f"unknown group command {command!r}")
+
     def _end_handover(self, why: str) -> list:
         self._handover_deadline = None
         return [RemoveVips(), Log("info", f"drain: VIPs removed ({why})")]
@@ -397,6 +435,8 @@ class Instance:
     # ---- helpers ------------------------------------------------------------------------
 
     def _can_preempt(self, now: float) -> bool:
+        if self.group_yield:
+            return False    # a partner is in FAULT: the peer group keeps the role
         return policy.may_preempt(self.params.failback, now, self.preempt_until,
                                   self.failback_approved, self.drained,
                                   self.gate_ok or self.gate_forced)
@@ -424,6 +464,7 @@ class Instance:
         old = self.state
         self.state = new
         self.since = now
+        self.wants_master = False
         if new is not State.BACKUP:
             self.failback_pending = False
         self.history.append((now, str(old), str(new), reason))
