@@ -100,15 +100,19 @@ def test_vmac_interop_with_keepalived(pair, vipd_master):
                         timeout=10)
     if not vipd_master:
         assert wait_state(lab, backup, "BACKUP")
-    assert reach(lab, "h1\n") and client_neigh(lab) == VMAC
+    # The client's entry is asserted while vipd holds the VIP: keepalived leaves its host's
+    # arp_announce alone, so that host's own ARP requests (VIP as sender, base MAC) rewrite the
+    # client's entry -- a keepalived behaviour vipd avoids (see vipd/net/vmac.py).
+    assert reach(lab, "h1\n") and (not vipd_master or client_neigh(lab) == VMAC)
     lab.cut(h1, silent=True)
     assert lab.wait_for(lambda: vip_dev(lab, h2) == ["vrrp.51"], timeout=10)
-    assert reach(lab, "h2\n") and client_neigh(lab) == VMAC
+    assert reach(lab, "h2\n") and (vipd_master or client_neigh(lab) == VMAC)
     assert fdb_port(lab, VMAC) == ["h2"]
     lab.heal(h1)
     assert lab.wait_for(lambda: vip_dev(lab, h1) == ["vrrp.51"] and vip_dev(lab, h2) == [],
                         timeout=10)
-    assert reach(lab, "h1\n") and client_neigh(lab) == VMAC
+    assert reach(lab, "h1\n")
+    assert fdb_port(lab, VMAC) == ["h1"]
     if vipd_master:
         assert not {k: v for k, v in instance_status(lab, master)["counters"].items()
                     if k.startswith("discard_")}

@@ -8,8 +8,10 @@ client's ARP cache.
 - IPv6 is disabled on the macvlan before it goes up: otherwise every *backup* would send
   router/neighbour solicitations from the shared MAC and pull switch ports towards itself.
 - arp_ignore = 1 on the macvlan (it answers only for addresses on it: the VIPs, not the host's
-  own) and on the parent (which must not answer for the VIPs with its own MAC); the parent's old
-  value is put back when the macvlan is removed, as keepalived does.
+  own) and on the parent (which must not answer for the VIPs with its own MAC); arp_announce = 2
+  on the parent, or the parent's own ARP requests (replying to a client of the VIP) would carry
+  the VIP as sender with the parent's MAC and rewrite the client's entry for the VIP. The
+  parent's old values are put back when the macvlan is removed, as keepalived does.
 
 The instance's VRRP socket is on the macvlan, for sending and receiving: adverts leave from the
 virtual MAC (so switches keep learning it on the master's port), and a peer's adverts sent from
@@ -28,6 +30,9 @@ import subprocess
 from vipd.net.iproute import IP, TIMEOUT
 
 log = logging.getLogger("vipd")
+
+
+PARENT_SYSCTLS = {"arp_ignore": "1", "arp_announce": "2"}
 
 
 def vmac_address(vrid: int) -> str:
@@ -69,7 +74,7 @@ class Vmac:
 
     def __init__(self, name: str, parent: str, vrid: int) -> None:
         self.name, self.parent, self.mac = name, parent, vmac_address(vrid)
-        self._parent_arp_ignore: str | None = None
+        self._parent_saved: dict[str, str] = {}      # sysctl path -> value before us
 
     def create(self) -> None:
         remove_leftover(self.name)
@@ -78,10 +83,12 @@ class Vmac:
         try:
             _write(_sysctl_path("ipv6", self.name, "disable_ipv6"), "1")
             _write(_sysctl_path("ipv4", self.name, "arp_ignore"), "1")
-            parent = _sysctl_path("ipv4", self.parent, "arp_ignore")
-            self._parent_arp_ignore = _read(parent)
-            if self._parent_arp_ignore not in (None, "1"):
-                _write(parent, "1")
+            for key, value in PARENT_SYSCTLS.items():
+                path = _sysctl_path("ipv4", self.parent, key)
+                old = _read(path)
+                if old is not None and old != value:
+                    _write(path, value)
+                    self._parent_saved[path] = old
             _ip("link", "set", self.name, "up")
         except BaseException:
             _ip("link", "del", self.name, check=False)
@@ -90,10 +97,10 @@ class Vmac:
 
     def remove(self) -> None:
         _ip("link", "del", self.name, check=False)
-        if self._parent_arp_ignore not in (None, "1"):
+        for path, old in self._parent_saved.items():
             with contextlib.suppress(OSError):
-                _write(_sysctl_path("ipv4", self.parent, "arp_ignore"), self._parent_arp_ignore)
-        self._parent_arp_ignore = None
+                _write(path, old)
+        self._parent_saved.clear()
 
 
 def remove_leftover(name: str) -> bool:
