@@ -27,6 +27,8 @@ from vipd.confparse import (  # noqa: F401  (the parsers live there)
     _BAD, _Bad, _REQUIRED, _Table, _abs_path, _argv, _array, _choice, _first_family, _ifname, _in_family, _integer, _name, _plain_address, _seconds, _string, _vip, _key, _show, _did_you_mean,
 )
 
+from vipd.core.paths import HeartbeatPath
+
 IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 
 
@@ -153,6 +155,7 @@ class InstanceConfig:
     garp_interval: float = 0.05
     garp_refresh: float = 0.0
     notify: NotifyConfig = NotifyConfig()
+    heartbeat: tuple[HeartbeatPath, ...] = ()
     # parity keys (DESIGN.md "Parity keys")
     excluded_vips: tuple[IPInterface, ...] = ()
     placed: tuple[HeldVip, ...] = ()        # the vips/excluded_vips entries given as tables
@@ -242,6 +245,24 @@ def _tracked(cls: type, name_parse: Callable[[Any], str],
         t.get("name", name_parse, _REQUIRED)
         t.get("weight", weight_parse)
         t.get("reverse", _boolean)
+        return t.build()
+    return parse
+
+
+def _heartbeat_path(family: int | None) -> Callable[[Any], HeartbeatPath]:
+    """One heartbeat path: {interface = ..., peers = [...], source = ...} (issue 14)."""
+    def addr(what: str) -> Callable[[Any], Any]:
+        return lambda v: str(_in_family(family, _plain_address, what)(v))
+
+    def parse(value: Any) -> HeartbeatPath:
+        t = _Table(value, HeartbeatPath, "an inline table {interface = ..., peers = [...],"
+                                         " source = ...}")
+        t.get("interface", _ifname, _REQUIRED)
+        t.get("peers", _array(addr("the VIPs are"), unique=str, nonempty=True,
+                              what="a non-empty array of addresses"), _REQUIRED)
+        t.get("source", addr("the VIPs are"), _REQUIRED)
+        if t.ok("peers", "source") and t.values["source"] in t.values["peers"]:
+            t.problem("source", f"{_show(t.values['source'])} is also listed in peers")
         return t.build()
     return parse
 
@@ -483,6 +504,7 @@ def _instance(raw: Any, check_names: list[str] | None) -> _Table:
     t.get("garp_refresh", _garp_refresh)
     t.get("notify", _notify)
     _parity_keys(t, family, held)
+    paths = t.get("heartbeat", _array(_heartbeat_path(family), unique=lambda h: h.interface))
 
     if t.ok("version", "advert_interval"):
         if reason := _advert_interval_for(version, interval):
@@ -501,6 +523,11 @@ def _instance(raw: Any, check_names: list[str] | None) -> _Table:
         t.values["unicast_peers"] = tuple(str(p) for p in peers)
     if src is not _BAD and src is not None:
         t.values["unicast_src"] = str(src)
+    if paths and paths is not _BAD and t.ok("interface"):
+        for i, hb in enumerate(paths):
+            if hb.interface == t.values["interface"]:
+                t.problems.append((f"heartbeat[{i}].interface", "is the instance's own interface;"
+                                   " a heartbeat path must be another link"))
     t.values["family"] = family or 4
     return t
 
@@ -525,6 +552,17 @@ def _instances(raw: Any, check_names: list[str] | None) -> tuple[InstanceConfig,
                 t.problem("vrid", f"VRID {where[1]} on {where[0]} (IPv{where[2]}) is already used "
                                   f"by instance[{vrids[where]}]")
             vrids.setdefault(where, i)
+    for i, t in enumerate(tables):
+        # Heartbeat sockets are demultiplexed by VRID like the VIP segment's: a path must not
+        # share its interface and VRID with another instance's segment or path.
+        if t.ok("heartbeat", "vrid", "vips") and t.values["heartbeat"]:
+            for j, hb in enumerate(t.values["heartbeat"]):
+                where = (hb.interface, t.values["vrid"], t.values["family"])
+                if where in vrids and vrids[where] != i:
+                    t.problems.append((f"heartbeat[{j}].interface",
+                                       f"VRID {where[1]} on {where[0]} (IPv{where[2]}) is already"
+                                       f" used by instance[{vrids[where]}]"))
+                vrids.setdefault(where, i)
     built, problems = [], []
     for i, t in enumerate(tables):
         try:

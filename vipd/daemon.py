@@ -25,6 +25,7 @@ from vipd.core.tracking import effective_priority, track_file_effect, tracked_ap
 from vipd import holdings
 from vipd.checks import CheckRunner
 from vipd.groups import GroupRunner
+from vipd.heartbeat import Heartbeats
 from vipd.hooks import HookQueue
 from vipd.interfaces import InterfaceRegistry
 from vipd.net.announce import ipv6_forwarding
@@ -65,6 +66,7 @@ class Daemon:
         self.loop.add_reader(self._tfd.fileno(), self._on_timer)
         self.ifaces = InterfaceRegistry(self.loop, self._on_readable, self._on_link)
         self.nl = self.ifaces.nl
+        self.heartbeats = Heartbeats(self.loop, self._apply, self._rx_error)
         self.control = ControlServer(self.config.global_.socket, self._control, self.observer)
         await self.control.start()
         if self.config.global_.metrics:
@@ -114,7 +116,10 @@ class Daemon:
         self._hooks[cfg.name] = HookQueue(cfg.name, cfg.notify.timeout,
                                           self.config.global_.script_user)
         self._hooks[cfg.name].on_result = self.observer.hook
-        self.ifaces.link_up(cfg.interface)
+        for name in (cfg.interface, *(hb.interface for hb in cfg.heartbeat)):
+            self.ifaces.link_up(name)
+        if cfg.heartbeat:
+            self.heartbeats.add(rt)
         self._refresh_faults(rt)     # in INIT this only records faults and priority
         self._apply(rt, rt.core.handle(Startup(), now))
 
@@ -152,6 +157,8 @@ class Daemon:
         self._apply(rt, rt.core.handle(Shutdown(), self.loop.time()))   # a sync group sees it
         del self.runtimes[name]
         rt.deadline = None
+        if rt.cfg.heartbeat:
+            self.heartbeats.remove(rt)
         self.ifaces.detach(rt)
 
     def reload(self) -> dict:
@@ -214,19 +221,7 @@ class Daemon:
     def _on_readable(self, sock: VrrpSocket, by_vrid: dict[int, Runtime], family: int) -> None:
         now = self.loop.time()
         mcast = packet.MCAST_V4 if family == 4 else packet.MCAST_V6
-        for _ in range(RX_BATCH):
-            try:
-                got = sock.recv()
-            except packet.MalformedPacket as e:
-                self._rx_error(e.reason.value)
-                continue
-            except OSError as e:
-                self._rx_error("socket_error")
-                log.debug("recv on %s: %s", sock.ifname, e)
-                break
-            if got is None:
-                break
-            src, dst, ttl, payload = got
+        for src, dst, ttl, payload in sock.recv_batch(RX_BATCH, self._rx_error):
             rt = by_vrid.get(payload[1]) if len(payload) > 1 else None
             if rt is not None and payload == rt.rx_payload and src == rt.rx_src \
                     and dst == rt.rx_dst:
@@ -345,6 +340,8 @@ class Daemon:
             t = type(a)
             if t is SendAdvert:
                 self._send(rt, a.priority)
+                if rt.cfg.heartbeat:
+                    self.heartbeats.send(rt, a.priority)
             elif t is Transition:
                 log.info("[%s] %s -> %s (%s)", rt.name, a.old, a.new, a.reason)
                 self.observer.transition(rt.name, rt.cfg.vrid, str(a.old), str(a.new), a.reason)
@@ -443,7 +440,8 @@ class Daemon:
         now = self.loop.time()
         offset = time.time() - now
         return {"router_id": self.config.global_.router_id,
-                "instances": [rt.status(now, offset, self._check_status(rt))
+                "instances": [{**rt.status(now, offset, self._check_status(rt)),
+                               **self.heartbeats.status(rt, now, self.ifaces.link_up)}
                               for rt in self.runtimes.values()],
                 "sync_groups": [g.status() for g in self.groups.values()],
                 "rx_errors": dict(sorted(self.rx_errors.items()))}

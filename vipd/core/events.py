@@ -40,6 +40,7 @@ class AdvertReceived:
     src: str          # IP source of the datagram: the sender's primary address
     ttl: int          # TTL / hop limit as received
     multicast: bool   # sent to 224.0.0.18 / ff02::12 (TTL 255 is required then)
+    path: int = 0     # 0: the VIP's segment; i: heartbeat path i (config order, from 1)
 
 
 @dataclass(frozen=True, slots=True)

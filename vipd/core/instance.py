@@ -6,7 +6,6 @@ Semantics (VRID ownership, TTL, auth, interval, peers) are checked here; syntax 
 """
 from __future__ import annotations
 
-import ipaddress
 from collections import deque
 from dataclasses import dataclass
 
@@ -17,6 +16,7 @@ from vipd.core.events import (
     PriorityChanged, RemoveVips, SendAdvert, Shutdown, Startup, State, Transition,
 )
 from vipd.core.packet import Advert, Reason
+from vipd.core.paths import MAIN, HeartbeatPath, PathBook, PathOrigin, addr_int as _addr_int
 from vipd.core.timers import master_down_interval_s, skew_time_s
 
 OWNER_PRIORITY = 255
@@ -39,6 +39,8 @@ class RouterParams:
     preempt_delay: float = 0.0
     gated: bool = False                  # failback gates configured: closed until told otherwise
     synced: bool = False                 # in a sync group: MASTER only when the group says so
+    interface: str = ""                  # the VIP's segment, for messages about paths
+    heartbeat: tuple[HeartbeatPath, ...] = ()   # extra unicast advert paths (issue 14)
 
 
 class UnexpectedEvent(Exception):
@@ -80,12 +82,15 @@ class Instance:
         self._last_vip_mismatch: tuple[str, ...] | None = None
         self._local_int = _addr_int(params.local_addr)
         self._peers = frozenset(params.unicast_peers)
+        self.paths = (PathBook(params.interface, params.heartbeat, params.adver_int_cs / 100.0, now,
+                               params.local_addr) if params.heartbeat else None)
 
     # ---- public interface -------------------------------------------------------------
 
     def handle(self, event: object, now: float) -> list:
         if isinstance(event, AdvertReceived):
-            return self.on_advert(event.advert, event.src, event.ttl, event.multicast, now)
+            return self.on_advert(event.advert, event.src, event.ttl, event.multicast, now,
+                                  event.path)
         if isinstance(event, Startup):
             return self._startup(now)
         if isinstance(event, Shutdown):
@@ -182,10 +187,14 @@ class Instance:
 
     # ---- receive path (hot: no allocation on the common "reset the timer" path) ----------
 
-    def on_advert(self, adv: Advert, src: str, ttl: int, multicast: bool, now: float) -> list:
+    def on_advert(self, adv: Advert, src: str, ttl: int, multicast: bool, now: float,
+                  path: int = MAIN) -> list:
+        """An advert from the VIP's segment (path 0) or from heartbeat path ``path``."""
         p = self.params
         self.count("adverts_received")
-        if multicast and ttl != 255:
+        # A heartbeat path is a direct link: TTL 255 is required there as for multicast, so an
+        # advert from beyond a router cannot reset our timer.
+        if (multicast or path) and ttl != 255:
             return self._discard(Reason.TTL)
         if adv.version != p.version:
             return self._discard(Reason.BAD_VERSION)
@@ -197,12 +206,19 @@ class Instance:
                 return self._discard(Reason.AUTH)
             if adv.adver_int_cs != p.adver_int_cs:
                 return self._discard(Reason.INTERVAL_MISMATCH)
-        if self._peers and src not in self._peers:
+        if path:
+            if self.paths is None or not self.paths.is_peer(path, src):
+                return self._discard(Reason.NOT_PEER)       # each path has its own peer list
+        elif self._peers and src not in self._peers:
             return self._discard(Reason.NOT_PEER)
         if src == p.local_addr:
             self.count("own_advert")
             return []
         actions: list = []
+        origin = None
+        if self.paths is not None:
+            src, origin = self.paths.heard(path, src, adv.priority, now, self.master_down_interval,
+                                           actions)
         if adv.addresses != p.vips and frozenset(adv.addresses) != self._vip_set:
             self.count("vip_mismatch")
             if adv.addresses != self._last_vip_mismatch:
@@ -212,7 +228,7 @@ class Instance:
         if self.state is State.BACKUP:
             return self._backup_rx(adv, src, now, actions)
         if self.state is State.MASTER:
-            return self._master_rx(adv, src, now, actions)
+            return self._master_rx(adv, src, now, actions, origin)
         return actions    # INIT / FAULT: adverts are not acted on
 
     def _backup_rx(self, adv: Advert, src: str, now: float, actions: list) -> list:
@@ -243,7 +259,8 @@ class Instance:
         self.count("lower_priority_ignored")
         return actions
 
-    def _master_rx(self, adv: Advert, src: str, now: float, actions: list) -> list:
+    def _master_rx(self, adv: Advert, src: str, now: float, actions: list,
+                   origin: PathOrigin | None = None) -> list:
         if adv.priority == 0:
             # RFC 5798 6.4.3: answer at once so the leaving router's backups see a master.
             self._adver_deadline = now + self.params.adver_int_cs / 100.0
@@ -251,7 +268,7 @@ class Instance:
             self.count("adverts_sent")
             return actions
         if adv.priority > self.priority or (
-                adv.priority == self.priority and _addr_int(src) > self._local_int):
+                adv.priority == self.priority and self._higher_address(src, origin)):
             if self.params.version == 3:
                 self.master_adver_int_cs = adv.adver_int_cs
             self._adver_deadline = None
@@ -441,6 +458,13 @@ class Instance:
                                   self.failback_approved, self.drained,
                                   self.gate_ok or self.gate_forced)
 
+    def _higher_address(self, src: str, origin: PathOrigin | None) -> bool:
+        """RFC 5798 6.4.3 tie-break: the sender's primary address is higher than ours. A heartbeat
+        sender without a known VIP-segment address compares on the path both routers share."""
+        if origin is None:
+            return _addr_int(src) > self._local_int
+        return _addr_int(origin.peer) > _addr_int(origin.own)
+
     def _master_is_lower(self) -> bool:
         return self.master_priority is not None and self.master_priority < self.priority
 
@@ -478,10 +502,3 @@ class Instance:
     def count(self, key: str) -> None:
         """A status counter; the driver counts its own events (send errors...) here too."""
         self.counters[key] = self.counters.get(key, 0) + 1
-
-
-def _addr_int(addr: str) -> int:
-    try:
-        return int(ipaddress.ip_address(addr))
-    except ValueError:
-        return 0
