@@ -38,7 +38,7 @@ import tomllib
 
 log = logging.getLogger("vipd.lab")
 
-from labkit import _DROP, _HTTP_GET, _PING, NGINX_CONF, _vrrp_from  # noqa: E402
+from labkit import _DROP, _HTTP_GET, _PING, NGINX_CONF, _vrrp_from, frames_from  # noqa: E402
 from labproc import Capture, Proc, _kill_in_namespaces, _listening, _start_time  # noqa: E402,F401
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -537,6 +537,18 @@ class Lab:
     def unpartition(self, a: Host | str, b: Host | str) -> None:
         a, b = self._h(a), self._h(b)
         self._tc([f"filter del dev {dst.port} egress pref {1000 + src.id}"
+                  for src, dst in ((a, b), (b, a))], force=True)
+
+    def isolate(self, a: Host | str, b: Host | str) -> None:
+        """Drops every frame between a and b (by source MAC), both ways; the client and other
+        hosts still reach both. For a host cut off from its peers but not from its clients."""
+        a, b = self._h(a), self._h(b)
+        self._tc([line for src, dst in ((a, b), (b, a))
+                  for line in self._bpf(dst, "egress", 2000 + src.id, frames_from(src.mac))])
+
+    def unisolate(self, a: Host | str, b: Host | str) -> None:
+        a, b = self._h(a), self._h(b)
+        self._tc([f"filter del dev {dst.port} egress pref {2000 + src.id}"
                   for src, dst in ((a, b), (b, a))], force=True)
 
     # --- observing --------------------------------------------------------------------------
