@@ -7,9 +7,9 @@ A second segment (bridge br1, interface eth1 on each host, 203.0.113.0/24) is ad
 one interface can be broken while the other carries an instance that must not notice.
 """
 import json
-import subprocess
 import time
 
+import labsegment
 import pytest
 
 from conftest import VIP4, instance_status, vipd_config, wait_holder, wait_state
@@ -20,27 +20,12 @@ SIDE_VIP = "203.0.113.100"
 WEB6_VIP = "2001:db8::100"
 
 
-def side_ip(host) -> str:
-    return f"203.0.113.{host.id}"
-
-
 def add_eth1(lab, host) -> None:
-    """host's leg of the second segment: a veth whose peer is a port of br1."""
-    brns = ["ip", "-n", lab.bridge_ns]
-    if subprocess.run([*brns, "link", "show", "br1"], capture_output=True).returncode:
-        subprocess.run([*brns, "link", "add", "br1", "type", "bridge", "stp_state", "0",
-                        "forward_delay", "0", "mcast_snooping", "0"], check=True)
-        subprocess.run([*brns, "link", "set", "br1", "up"], check=True)
-    port = f"{host.name}b"
-    subprocess.run([*brns, "link", "add", port, "type", "veth", "peer", "name", "eth1",
-                    "netns", host.ns], check=True)
-    subprocess.run([*brns, "link", "set", port, "master", "br1", "up"], check=True)
-    lab.run(host, ["ip", "addr", "add", f"{side_ip(host)}/24", "dev", "eth1"])
-    lab.run(host, ["ip", "link", "set", "eth1", "up"])
+    labsegment.add_leg(lab, host)
 
 
 def del_eth1(lab, host) -> None:
-    lab.run(host, ["ip", "link", "del", "eth1"])     # takes the bridge port with it
+    labsegment.del_leg(lab, host)
 
 
 def holders(lab, vip: str, ifname: str) -> list[str]:

@@ -111,4 +111,4 @@ def test_unit_file_verifies(tmp_path):
     r = verify(unit)
     assert r.returncode == 0 and not r.stderr.strip(), r.stderr
     broken = verify(unit.replace("Type=notify", "Type=notfy"))    # the check can fail
-    assert "Type" in broken.stderr, broken.stderr
+    assert "Failed to parse service type" in broken.stderr, broken.stderr
