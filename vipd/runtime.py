@@ -46,6 +46,11 @@ class Runtime:
         self.vmac = None                      # vipd.net.vmac.Vmac with use_vmac
         self.vrrp_ifname = cfg.interface      # where its VRRP socket is (the VMAC if any)
 
+    def set_local_addr(self, local_addr: str) -> None:
+        """The source address changed: adverts (checksummed over it) are encoded again."""
+        self.local_addr = local_addr
+        self._adverts.clear()
+
     def adverts(self, priority: int) -> tuple[tuple[bytes, str], ...]:
         """(payload, dst) pairs for this priority, encoded on first use."""
         cached = self._adverts.get(priority)
