@@ -255,6 +255,7 @@ class Daemon:
     # ---- links and faults ---------------------------------------------------------------
 
     def _on_link(self, ifname: str, up: bool) -> None:
+        self.heartbeats.link_changed(ifname, up)
         for rt in list(self.runtimes.values()):
             if ifname == rt.cfg.interface or any(
                     t.name == ifname for t in rt.cfg.track_interfaces):
