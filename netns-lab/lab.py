@@ -38,7 +38,7 @@ import tomllib
 
 log = logging.getLogger("vipd.lab")
 
-from labkit import _DROP, _HTTP_GET, _PING, NGINX_CONF, _vrrp_from  # noqa: E402
+from labkit import _DROP, _HTTP_GET, _PING, NGINX_CONF, _vrrp_from, frames_from  # noqa: E402
 from labproc import Capture, Proc, _kill_in_namespaces, _listening, _start_time  # noqa: E402,F401
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -490,8 +490,10 @@ class Lab:
             self._tc([f"filter del dev {host.port} {d} pref 1" for d in ("ingress", "egress")])
         _ip(["-n", self.bridge_ns, "link", "set", host.port, "up"])
 
-    def partition(self, a: Host | str, b: Host | str) -> None:
+    def partition(self, a: Host | str, b: Host | str, everything: bool = False) -> None:
         """Drops VRRP (IP protocol 112, IPv4 and IPv6) between a and b; all else still flows.
+        With everything, every frame between them (Redis replication too); each still reaches
+        the client and any other host.
 
         Each side's port drops, on the way out, VRRP from the other side, recognised by its MAC
         or its IP source address (so adverts sent from a virtual MAC are caught too).
@@ -500,7 +502,8 @@ class Lab:
         batch = []
         for src, dst in ((a, b), (b, a)):
             v6 = [x.split("/")[0] for x in self.addrs(src) if x.startswith("fe80:")] + [src.ip6]
-            batch += self._bpf(dst, "egress", 1000 + src.id, _vrrp_from(src.mac, src.ip4, v6))
+            prog = frames_from(src.mac) if everything else _vrrp_from(src.mac, src.ip4, v6)
+            batch += self._bpf(dst, "egress", 1000 + src.id, prog)
         self._tc(batch)
 
     def unpartition(self, a: Host | str, b: Host | str) -> None:
