@@ -202,14 +202,25 @@ def test_failback_command_refused_while_gate_fails_unless_forced(lab):
     assert lab.wait_for(lambda: linked_replica_of(lab, "h2", H1), timeout=15), rinfo(lab, "h2")
 
 
-def test_writer_counts_readonly_and_noreplicas(lab):
-    """The writer's error kinds can fail the suites' assertions: writes to a replica are counted
-    as READONLY (redis-py strips that code from the message, so it is read from the exception's
-    class), and writes to a primary whose min-replicas guard is not met as NOREPLICAS."""
+def test_writer_counts_readonly_and_noreplicas_and_sees_loss(lab):
+    """The writer's records can fail the suites' assertions: acked writes that a wipe removed
+    are reported missing; writes to a replica are counted as READONLY (redis-py strips that code
+    from the message, so it is read from the exception's class), and writes to a primary whose
+    min-replicas guard is not met as NOREPLICAS."""
     for h in lab.hosts:
         lab.start_redis(h, PORT, extra=REDIS_ARGS)
     cli(lab, "h2", "REPLICAOF", H1, str(PORT))
     assert lab.wait_for(lambda: linked_replica_of(lab, "h2", H1), timeout=10), rinfo(lab, "h2")
+    to_primary = Writer(lab, target=H1)
+    assert lab.wait_for(lambda: len(to_primary.acked()) >= 50, timeout=10), \
+        to_primary.records()[-5:]
+    to_primary.proc.stop()
+    acked = to_primary.acked()
+    assert to_primary.missing(acked, target=H2) == [] and to_primary.errors() == {}
+    cli(lab, "h1", "FLUSHALL")    # what a full sync from an empty primary does to a replica
+    assert lab.wait_for(lambda: cli(lab, "h2", "DBSIZE") == "0", timeout=5)
+    assert to_primary.missing(acked, target=H2) == acked
+
     to_replica = Writer(lab, target=H2)
     assert lab.wait_for(lambda: to_replica.errors().get("READONLY", 0) >= 5, timeout=10), \
         to_replica.records()[-5:]
