@@ -160,6 +160,7 @@ class GlobalConfig:
     socket: str = "/run/vipd/vipd.sock"
     script_user: str | None = None
     log_level: str = "info"
+    metrics: str | None = None      # "HOST:PORT" serving Prometheus /metrics; None: off
 
 
 @dataclass(frozen=True)
@@ -261,7 +262,22 @@ def _global(raw: Any) -> GlobalConfig:
     t.get("socket", _abs_path)
     t.get("script_user", _string)
     t.get("log_level", _choice("debug", "info", "warning", "error"))
+    t.get("metrics", _listen_address)
     return t.build()
+
+
+def _listen_address(value: Any) -> str:
+    """ "HOST:PORT" or "[V6]:PORT" with a literal address, so nothing is resolved at load time."""
+    text = _string(value)
+    m = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\]:(\d+)|([0-9.]+):(\d+)", text)
+    try:
+        ipaddress.ip_address(m[1] or m[3])
+        if not 1 <= int(m[2] or m[4]) <= 65535:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise _Bad('must be "ADDRESS:PORT" (e.g. "127.0.0.1:9650" or "[::1]:9650"), '
+                   f"got {_show(value)}") from None
+    return text
 
 
 def _garp_refresh(value: Any) -> float:

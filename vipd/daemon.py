@@ -29,6 +29,7 @@ from vipd.interfaces import InterfaceRegistry
 from vipd.net.announce import ipv6_forwarding
 from vipd.net.rawsock import VrrpSocket
 from vipd.net.timerfd import TimerFd
+from vipd.observe import Observer
 from vipd.runtime import Runtime
 from vipd.scriptsec import load_checked
 from vipd.trackfiles import FileTracker
@@ -50,6 +51,8 @@ class Daemon:
         self._armed_at: float | None = None
         self._stop = asyncio.Event()
         self.checks: dict[str, CheckRunner] = {}
+        self.observer = Observer()      # metrics and `vipd events` see the driver through it
+        self._metrics = None
         self.files: FileTracker | None = None
 
     # ---- lifecycle ----------------------------------------------------------------------
@@ -60,8 +63,12 @@ class Daemon:
         self.loop.add_reader(self._tfd.fileno(), self._on_timer)
         self.ifaces = InterfaceRegistry(self.loop, self._on_readable, self._on_link)
         self.nl = self.ifaces.nl
-        self.control = ControlServer(self.config.global_.socket, self._control)
+        self.control = ControlServer(self.config.global_.socket, self._control, self.observer)
         await self.control.start()
+        if self.config.global_.metrics:
+            from vipd.metrics import MetricsServer     # prometheus-client only when configured
+            self._metrics = MetricsServer(self, self.config.global_.metrics)
+            await self._metrics.start()
         for sig in (signal.SIGTERM, signal.SIGINT):
             self.loop.add_signal_handler(sig, self._stop.set)
         self.loop.add_signal_handler(signal.SIGHUP, self.reload)
@@ -80,6 +87,8 @@ class Daemon:
         self.files.close()
         await asyncio.gather(*(q.wait_idle(q.timeout + 1) for q in self._hooks.values()))
         await self.control.close()
+        if self._metrics:
+            await self._metrics.close()
         self.loop.remove_reader(self._tfd.fileno())
         self._tfd.close()
         self.ifaces.close()
@@ -98,6 +107,7 @@ class Daemon:
         self.ifaces.attach(rt)
         self._hooks[cfg.name] = HookQueue(cfg.name, cfg.notify.timeout,
                                           self.config.global_.script_user)
+        self._hooks[cfg.name].on_result = self.observer.hook
         self.ifaces.link_up(cfg.interface)
         self._refresh_faults(rt)     # in INIT this only records faults and priority
         self._apply(rt, rt.core.handle(Startup(), now))
@@ -114,6 +124,7 @@ class Daemon:
             if name not in self.checks:
                 runner = self.checks[name] = CheckRunner(cfg, self._on_check_change,
                                                          self.config.global_.script_user)
+                runner.on_result = self.observer.check
                 runner.start()
 
     def _remove_instance(self, name: str) -> None:
@@ -304,6 +315,7 @@ class Daemon:
                 self._send(rt, a.priority)
             elif t is Transition:
                 log.info("[%s] %s -> %s (%s)", rt.name, a.old, a.new, a.reason)
+                self.observer.transition(rt.name, rt.cfg.vrid, str(a.old), str(a.new), a.reason)
             elif t is AddVips or t is Announce:
                 if deferred is not None:
                     deferred.append(a)
