@@ -17,7 +17,8 @@ log = logging.getLogger("vipd")
 
 
 class Runtime:
-    def __init__(self, cfg: InstanceConfig, local_addr: str, now: float) -> None:
+    def __init__(self, cfg: InstanceConfig, local_addr: str, now: float,
+                 synced: bool = False) -> None:
         self.cfg = cfg
         self.name = cfg.name
         self.local_addr = local_addr
@@ -29,7 +30,8 @@ class Runtime:
             local_addr=local_addr, unicast_peers=tuple(cfg.unicast_peers),
             auth_type=1 if cfg.auth_pass else 0, auth_data=auth_data,
             failback=cfg.failback, preempt_delay=cfg.preempt_delay,
-            gated=bool(cfg.failback_gate)), now)
+            gated=bool(cfg.failback_gate), synced=synced, interface=cfg.interface,
+            heartbeat=cfg.heartbeat), now)
         self._auth_data = auth_data
         self.multicast = not cfg.unicast_peers
         self.dsts = (tuple(cfg.unicast_peers) if cfg.unicast_peers
@@ -46,14 +48,19 @@ class Runtime:
         """(payload, dst) pairs for this priority, encoded on first use."""
         cached = self._adverts.get(priority)
         if cached is None:
-            adv = packet.Advert(version=self.cfg.version, vrid=self.cfg.vrid, priority=priority,
-                                adver_int_cs=self.cfg.adver_int_cs, addresses=self.vip_addrs,
-                                family=self.cfg.family, auth_type=1 if self._auth_data else 0,
-                                auth_data=self._auth_data)
-            cached = tuple((packet.encode(adv, self.local_addr, dst, self.cfg.checksum), dst)
-                           for dst in self.dsts)
-            self._adverts[priority] = cached
+            cached = self._adverts[priority] = self.encode_advert(priority, self.local_addr,
+                                                                  self.dsts)
         return cached
+
+    def encode_advert(self, priority: int, src: str,
+                      dsts: tuple[str, ...]) -> tuple[tuple[bytes, str], ...]:
+        """(payload, dst) pairs of our advert at this priority sent from src (the checksum covers
+        the addresses): the VIP segment's, or a heartbeat path's."""
+        adv = packet.Advert(version=self.cfg.version, vrid=self.cfg.vrid, priority=priority,
+                            adver_int_cs=self.cfg.adver_int_cs, addresses=self.vip_addrs,
+                            family=self.cfg.family, auth_type=1 if self._auth_data else 0,
+                            auth_data=self._auth_data)
+        return tuple((packet.encode(adv, src, dst, self.cfg.checksum), dst) for dst in dsts)
 
     def announce_frames(self, mac_of: Callable[[str], bytes], forwarding_of: Callable[[str], bool]
                         ) -> tuple[tuple[str, bytes], ...]:
