@@ -521,10 +521,8 @@ class Lab:
             self._tc([f"filter del dev {host.port} {d} pref 1" for d in ("ingress", "egress")])
         _ip(["-n", self.bridge_ns, "link", "set", host.port, "up"])
 
-    def partition(self, a: Host | str, b: Host | str, everything: bool = False) -> None:
+    def partition(self, a: Host | str, b: Host | str) -> None:
         """Drops VRRP (IP protocol 112, IPv4 and IPv6) between a and b; all else still flows.
-        With everything, every frame between them (Redis replication too); each still reaches
-        the client and any other host.
 
         Each side's port drops, on the way out, VRRP from the other side, recognised by its MAC
         or its IP source address (so adverts sent from a virtual MAC are caught too).
@@ -533,13 +531,24 @@ class Lab:
         batch = []
         for src, dst in ((a, b), (b, a)):
             v6 = [x.split("/")[0] for x in self.addrs(src) if x.startswith("fe80:")] + [src.ip6]
-            prog = frames_from(src.mac) if everything else _vrrp_from(src.mac, src.ip4, v6)
-            batch += self._bpf(dst, "egress", 1000 + src.id, prog)
+            batch += self._bpf(dst, "egress", 1000 + src.id, _vrrp_from(src.mac, src.ip4, v6))
         self._tc(batch)
 
     def unpartition(self, a: Host | str, b: Host | str) -> None:
         a, b = self._h(a), self._h(b)
         self._tc([f"filter del dev {dst.port} egress pref {1000 + src.id}"
+                  for src, dst in ((a, b), (b, a))], force=True)
+
+    def isolate(self, a: Host | str, b: Host | str) -> None:
+        """Drops every frame between a and b (by source MAC), both ways; the client and other
+        hosts still reach both. For a host cut off from its peers but not from its clients."""
+        a, b = self._h(a), self._h(b)
+        self._tc([line for src, dst in ((a, b), (b, a))
+                  for line in self._bpf(dst, "egress", 2000 + src.id, frames_from(src.mac))])
+
+    def unisolate(self, a: Host | str, b: Host | str) -> None:
+        a, b = self._h(a), self._h(b)
+        self._tc([f"filter del dev {dst.port} egress pref {2000 + src.id}"
                   for src, dst in ((a, b), (b, a))], force=True)
 
     # --- observing --------------------------------------------------------------------------

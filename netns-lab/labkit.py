@@ -113,9 +113,8 @@ def _vrrp_from(mac: str, ip4: str, ip6s: list[str]) -> str:
 
 
 def frames_from(mac: str) -> str:
-    """Classic BPF: drop every frame whose source MAC is mac (a partition of all traffic between
-    two hosts: IP, ARP and VRRP alike); anything else returns TC_ACT_UNSPEC."""
+    """Classic BPF: drop every frame whose source MAC is mac; others go on to the next filter."""
     m = bytes.fromhex(mac.replace(":", ""))
-    return _cbpf([("ld", "w", 6), ("jeq", int.from_bytes(m[:4], "big"), "mac2", "pass"),
-                  "mac2", ("ld", "h", 10), ("jeq", int.from_bytes(m[4:], "big"), "drop", "pass"),
+    return _cbpf([("ld", "w", 6), ("jeq", int.from_bytes(m[:4], "big"), "low", "pass"),
+                  "low", ("ld", "h", 10), ("jeq", int.from_bytes(m[4:], "big"), "drop", "pass"),
                   "pass", ("ret", -1), "drop", ("ret", 2)])

@@ -13,7 +13,7 @@ import pytest
 
 import redispair as rp
 from conftest import VIP4, HttpProber, example_config, instance_status, never_two_holders, \
-    vipd_config, wait_holder, wait_state
+    vipd_cli, vipd_config, wait_holder, wait_state
 
 pytestmark = pytest.mark.lab
 
@@ -96,6 +96,9 @@ def test_vrrp_dropped_on_vip_segment_one_master_stays(lab_factory):
     assert path(st2, "eth0")["state"] == "degraded" and path(st2, "eth1")["state"] == "ok", st2
     assert st2["paths_down"] == ["eth0"]
     assert len(degraded_lines(p2, "eth0")) == 1, p2.output()[-2000:]
+    table = vipd_cli(lab, p2, "status").stdout
+    assert re.search(r"^paths of web: eth0 degraded \(last advert [\d.]+s ago\), eth1 ok .*"
+                     r"; DOWN: eth0$", table, re.M), table
 
     lab.set_port("h2b", False)
     assert wait_state(lab, p2, "MASTER", timeout=5)
