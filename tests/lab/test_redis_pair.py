@@ -33,6 +33,24 @@ def cut_master_and_wait_for_h2(lab, p2, writer) -> float:
     return t_cut
 
 
+def overflow_backlog(lab, primary: str, behind: str) -> None:
+    """Writes more than primary's replication backlog holds, then waits until the backlog no
+    longer reaches back to where `behind`'s Redis stopped: `behind` can only full-sync. (Redis 7
+    trims its backlog a few blocks at a time, so right after the write a partial resync could
+    still succeed.)"""
+    stopped = int(rinfo(lab, behind)["master_repl_offset"])
+    # vipd is MASTER before its MASTER hook has promoted the Redis: wait for the promotion.
+    assert lab.wait_for(lambda: rinfo(lab, primary)["role"] == "master", timeout=10)
+    wrote = cli(lab, primary, *OVERFLOW_BACKLOG)
+    def past():
+        i = rinfo(lab, primary)
+        return int(i["repl_backlog_first_byte_offset"]) > stopped + 1
+    if not lab.wait_for(past, timeout=10, interval=0.1):
+        i, b = rinfo(lab, primary), rinfo(lab, behind)
+        raise AssertionError({k: v for k, v in {**b, **i}.items() if "repl" in k or "offset" in k}
+                             | {"stopped": stopped, "wrote": wrote})
+
+
 def throttle_redis_to(lab, host, rate: str) -> None:
     """Limits what Redis servers send to host (TCP source port PORT) to rate, at host's bridge
     port; everything else (VRRP, the writer) passes at full speed. Goes with the lab."""
@@ -101,7 +119,7 @@ def test_gated_failback_waits_until_h1_redis_has_synced(lab):
     # full sync), and a slow link: its sync takes seconds, without loading the shared CPUs.
     for i in range(2):    # in slices: a long DEBUG POPULATE would block h2's Redis
         assert cli(lab, "h2", "DEBUG", "POPULATE", "100000", f"big{i}", "100") == "OK"
-    cli(lab, "h2", *OVERFLOW_BACKLOG)
+    overflow_backlog(lab, "h2", "h1")
     throttle_redis_to(lab, lab.host("h1"), "16mbit")
     full_syncs = int(rinfo(lab, "h2")["sync_full"])
     watcher = lab.spawn("h1", [sys.executable, WRITER, "watch", PORT], name="redis-watch")
@@ -172,11 +190,14 @@ def test_failback_command_refused_while_gate_fails_unless_forced(lab):
     """Issue 4, semi-auto: `vipd failback` while h1's Redis cannot have synced exits 1 with the
     gate's output; --force takes the role anyway (the hook promotes h1's Redis)."""
     p1, p2 = start_pair(lab, failback="semi-auto")
+    # Data on both: the MASTER hook never promotes an empty Redis over a peer that holds data.
+    assert cli(lab, "h1", "SET", "before-the-cut", "1") == "OK"
+    assert lab.wait_for(lambda: cli(lab, "h2", "DBSIZE") == "1", timeout=5)
     lab.cut("h1")
     assert wait_state(lab, p2, "MASTER", NAME, timeout=10)
     # Hold h1's resync: h2 waits a minute before sending a full sync, and h1 needs one.
     cli(lab, "h2", "CONFIG", "SET", "repl-diskless-sync-delay", "60")
-    cli(lab, "h2", *OVERFLOW_BACKLOG)
+    overflow_backlog(lab, "h2", "h1")
     lab.heal("h1")
 
     def waiting():    # the gate's output names h2 once h1's Redis is h2's (unsynced) replica
