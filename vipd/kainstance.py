@@ -156,10 +156,15 @@ class InstanceMapper:
             self.r.dropped(inst, "instance not carried over: no " + ", ".join(missing),
                            f"vrrp_instance {raw_name}")
             return None
-        if o["version"] == 2 and o["advert_interval"] != int(o["advert_interval"]):
-            o["advert_interval"] = float(max(1, round(o["advert_interval"])))
         if o["version"] == 2 and self.family == 6:
             o["version"] = 3
+            self.r.mapped(inst, "version = 3: IPv6 needs VRRPv3 (keepalived uses 3 too)",
+                          "version")
+        if o["version"] == 2 and o["advert_interval"] != int(o["advert_interval"]):
+            rounded = float(max(1, round(o["advert_interval"])))
+            self.r.mapped(inst, f"advert_interval = {rounded:g}: VRRPv2 carries whole seconds",
+                          "advert_int")
+            o["advert_interval"] = rounded
         self.r.mapped(inst, "[[instance]]" + (f" named {o['name']}" if o["name"] != raw_name
                                               else ""), f"vrrp_instance {raw_name}")
         order = ["name", "interface", "vrid", "priority", "version", "advert_interval", "vips"]

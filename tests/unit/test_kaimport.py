@@ -282,6 +282,13 @@ def test_keepalived_defaults_that_differ_from_vipds(tmp_path):
     _, r, _ = convert_text(tmp_path, INSTANCE % ("BACKUP", "authentication {\n auth_type PASS"
                                                           "\n auth_pass 123456789\n}"))
     assert r.doc["instance"][0]["auth_pass"] == "12345678"     # keepalived uses 8 bytes
+    _, r, _ = convert_text(tmp_path, INSTANCE.replace("198.51.100.100/24", "2001:db8::1")
+                           % ("BACKUP", "advert_int 0.5"))
+    assert (r.doc["instance"][0]["version"], r.doc["instance"][0]["advert_interval"]) == (3, 0.5)
+    _, r, _ = convert_text(tmp_path, INSTANCE % ("BACKUP", "advert_int 1.6"))
+    assert r.doc["instance"][0]["advert_interval"] == 2.0
+    assert "advert_interval = 2: VRRPv2 carries whole seconds" in [
+        e.detail for e in r.entries if e.keyword == "advert_int"]
     _, r, _ = convert_text(tmp_path, "vrrp_script s {\n script /bin/true\n interval 3\n}\n"
                            + INSTANCE % ("BACKUP", "track_script {\n s weight -10 reverse\n}"))
     assert r.doc["checks"]["s"] == {"command": ["/bin/true"], "interval": 3.0, "timeout": 3.0,
