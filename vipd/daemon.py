@@ -312,6 +312,7 @@ class Daemon:
 
     def _on_iface_change(self, ifname: str) -> None:
         """An interface appeared, went, was replaced, or changed link state or addresses."""
+        self.heartbeats.link_changed(ifname, self.ifaces.link_up(ifname))
         for rt in list(self.runtimes.values()):
             devs = {holdings.dev_of(rt.cfg, h) for h in rt.cfg.held}
             if ifname in devs:

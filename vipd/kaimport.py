@@ -228,7 +228,7 @@ class Importer:
             else:
                 self.r.dropped(n, "no vipd equivalent")
         if "path" in spec:
-            self.files[name] = spec
+            self.files[name] = {"path": spec.pop("path"), **spec}
             self.r.mapped(t, "track_files entries of the instances that track it",
                           f"{t.keyword} {name}")
         else:

@@ -17,7 +17,8 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 # ../shared from the checkout (a worktree sits one level deeper); VIPD_KA_SAMPLES overrides
 SAMPLES = next((p for p in [pathlib.Path(os.environ.get("VIPD_KA_SAMPLES", "/nonexistent")),
                             REPO.parent / "shared" / "keepalived-samples",
-                            REPO.parent.parent / "shared" / "keepalived-samples"]
+                            REPO.parent.parent / "shared" / "keepalived-samples",
+                            pathlib.Path("/work/shared/keepalived-samples")]
                 if p.is_dir()), REPO.parent / "shared" / "keepalived-samples")
 
 # sample -> (instances, checks, sync groups, report entries, [(line, keyword) not carried over])
