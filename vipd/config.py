@@ -20,9 +20,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from vipd.confparity import (  # noqa: F401  (re-exported: the parity keys' types)
+    SCOPES, HeldVip, TrackFile, VirtualRoute, VirtualRule,
+)
 from vipd.confparse import (  # noqa: F401  (the parsers live there)
     _BAD, _Bad, _REQUIRED, _Table, _abs_path, _argv, _array, _choice, _first_family, _ifname, _in_family, _integer, _name, _plain_address, _seconds, _string, _vip, _key, _show, _did_you_mean,
+    _boolean, _held_vip, _parity_keys,
 )
+
+from vipd.core.paths import HeartbeatPath
 
 IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 
@@ -51,26 +57,71 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True)
+class HttpCheck:
+    """GET a URL (HTTP/1.1); healthy on the expected status and, if set, body substring."""
+    http: str
+    expect_status: int = 200
+    expect_body: str | None = None
+    insecure: bool = False          # https: skip certificate verification
+
+
+@dataclass(frozen=True)
+class TcpCheck:
+    """Healthy when a TCP connect succeeds within the timeout."""
+    tcp: str                        # "host:port"
+
+
+@dataclass(frozen=True)
+class RedisCheck:
+    """PING; optionally the role and, for a replica, being in sync (as checks/redis --synced)."""
+    redis: str                      # "host:port"
+    role: str = "any"
+    synced: bool = False
+    max_lag: float = 30.0           # seconds since the replica last heard from its primary
+    password_env: str | None = None
+    password_file: str | None = None
+
+
+@dataclass(frozen=True)
+class SentinelCheck:
+    """Healthy where the primary that a majority of the sentinels can be asked names is local."""
+    sentinels: tuple[str, ...]      # "host:port" each
+    master_name: str
+    password_env: str | None = None
+    password_file: str | None = None
+
+
+BuiltinCheck = HttpCheck | TcpCheck | RedisCheck | SentinelCheck
+
+
+@dataclass(frozen=True)
 class CheckConfig:
     name: str
-    command: tuple[str, ...]
+    command: tuple[str, ...] = ()   # a program check, or ...
     interval: float = 1.0
     timeout: float = 1.0
     rise: int = 2
     fall: int = 2
     weight: int = 0
+    builtin: BuiltinCheck | None = None   # ... one run on the event loop (vipd/probes)
+
+    @property
+    def kind(self) -> str:
+        return "command" if self.builtin is None else _CHECK_KIND_KEY[type(self.builtin)]
 
 
 @dataclass(frozen=True)
 class TrackCheck:
     name: str
     weight: int | None = None       # None: use the check's own weight
+    reverse: bool = False           # weight applies while the check passes (keepalived "reverse")
 
 
 @dataclass(frozen=True)
 class TrackInterface:
     name: str
     weight: int = 0                 # 0: link down puts the instance in FAULT
+    reverse: bool = False           # weight applies (or FAULT) while the link is up
 
 
 @dataclass(frozen=True)
@@ -105,6 +156,36 @@ class InstanceConfig:
     garp_interval: float = 0.05
     garp_refresh: float = 0.0
     notify: NotifyConfig = NotifyConfig()
+    heartbeat: tuple[HeartbeatPath, ...] = ()
+    # parity keys (DESIGN.md "Parity keys")
+    excluded_vips: tuple[IPInterface, ...] = ()
+    placed: tuple[HeldVip, ...] = ()        # the vips/excluded_vips entries given as tables
+    track_files: tuple[TrackFile, ...] = ()
+    garp_delay: float = 0.0
+    use_vmac: bool = False
+    vmac_interface: str | None = None
+    virtual_routes: tuple[VirtualRoute, ...] = ()
+    virtual_rules: tuple[VirtualRule, ...] = ()
+
+    @property
+    def held(self) -> tuple[HeldVip, ...]:
+        """Every address held while MASTER (vips, then excluded_vips) with its placement."""
+        placed = {h.address: h for h in self.placed}
+        return tuple(placed.get(a) or HeldVip(a, excluded=excl)
+                     for excl, addrs in ((False, self.vips), (True, self.excluded_vips))
+                     for a in addrs)
+
+    @property
+    def vmac_name(self) -> str | None:
+        """The macvlan interface the VIPs live on with use_vmac (keepalived's vrrp.<vrid>)."""
+        if not self.use_vmac:
+            return None
+        return self.vmac_interface or f"vrrp.{self.vrid}"
+
+    @property
+    def vip_dev(self) -> str:
+        """Where VIPs without their own dev go: the VMAC interface, else the instance's."""
+        return self.vmac_name or self.interface
 
     @property
     def adver_int_cs(self) -> int:
@@ -113,11 +194,20 @@ class InstanceConfig:
 
 
 @dataclass(frozen=True)
+class SyncGroupConfig:
+    """keepalived vrrp_sync_group: instances that are MASTER together and leave together."""
+    name: str
+    instances: tuple[str, ...]
+    notify: NotifyConfig = NotifyConfig()
+
+
+@dataclass(frozen=True)
 class GlobalConfig:
     router_id: str = dataclasses.field(default_factory=socket.gethostname)
     socket: str = "/run/vipd/vipd.sock"
     script_user: str | None = None
     log_level: str = "info"
+    metrics: str | None = None      # "HOST:PORT" serving Prometheus /metrics; None: off
 
 
 @dataclass(frozen=True)
@@ -126,6 +216,13 @@ class Config:
     global_: GlobalConfig
     checks: Mapping[str, CheckConfig]
     instances: tuple[InstanceConfig, ...]
+    sync_groups: tuple[SyncGroupConfig, ...] = ()
+
+    def sync_group_of(self, instance: str) -> SyncGroupConfig | None:
+        for group in self.sync_groups:
+            if instance in group.instances:
+                return group
+        return None
 
     def instance(self, name: str) -> InstanceConfig:
         for inst in self.instances:
@@ -145,9 +242,28 @@ def _tracked(cls: type, name_parse: Callable[[Any], str],
     def parse(value: Any) -> Any:
         if isinstance(value, str):
             return cls(name=name_parse(value))
-        t = _Table(value, cls, "a name or an inline table {name = ..., weight = ...}")
+        t = _Table(value, cls, "a name or an inline table {name = ..., weight = ..., reverse = ...}")
         t.get("name", name_parse, _REQUIRED)
         t.get("weight", weight_parse)
+        t.get("reverse", _boolean)
+        return t.build()
+    return parse
+
+
+def _heartbeat_path(family: int | None) -> Callable[[Any], HeartbeatPath]:
+    """One heartbeat path: {interface = ..., peers = [...], source = ...} (issue 14)."""
+    def addr(what: str) -> Callable[[Any], Any]:
+        return lambda v: str(_in_family(family, _plain_address, what)(v))
+
+    def parse(value: Any) -> HeartbeatPath:
+        t = _Table(value, HeartbeatPath, "an inline table {interface = ..., peers = [...],"
+                                         " source = ...}")
+        t.get("interface", _ifname, _REQUIRED)
+        t.get("peers", _array(addr("the VIPs are"), unique=str, nonempty=True,
+                              what="a non-empty array of addresses"), _REQUIRED)
+        t.get("source", addr("the VIPs are"), _REQUIRED)
+        if t.ok("peers", "source") and t.values["source"] in t.values["peers"]:
+            t.problem("source", f"{_show(t.values['source'])} is also listed in peers")
         return t.build()
     return parse
 
@@ -170,13 +286,116 @@ def _notify(raw: Any) -> NotifyConfig:
     return t.build()
 
 
+def _host_port(default_port: int | None) -> Callable[[Any], str]:
+    """"host:port" ("[v6]:port" for IPv6); the port may be left out where there is a default."""
+    want = '"HOST:PORT"' if default_port is None else f'"HOST" or "HOST:PORT" (default port {default_port})'
+
+    def parse(value: Any) -> str:
+        if not isinstance(value, str):
+            raise _Bad(f"must be {want}, got {_show(value)}")
+        if default_port is not None and value.count(":") > 1 and not value.startswith("["):
+            value = f"[{value}]"        # a bare IPv6 address: the port is the default
+        m = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\](?::(\d+))?|([^\s:\[\]/]+)(?::(\d+))?", value)
+        host = m and (m[1] or m[3])
+        port = m and (m[2] or m[4])
+        if not m or (port is None and default_port is None) or (port and not 0 < int(port) < 65536):
+            raise _Bad(f"must be {want}, got {_show(value)}")
+        port = int(port) if port else default_port
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return parse
+
+
+def _http_url(value: Any) -> str:
+    m = isinstance(value, str) and re.fullmatch(r"https?://[^/\s?#]+[^\s]*", value)
+    if not m:
+        raise _Bad(f'must be an http:// or https:// URL like "http://127.0.0.1/health", '
+                   f"got {_show(value)}")
+    return value
+
+
+def _env_name(value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+        raise _Bad(f"must be the name of an environment variable, got {_show(value)}")
+    return value
+
+
+_PASSWORD_KEYS = {"password_env": _env_name, "password_file": _abs_path}
+# What each built-in check reads: its kind key (required), then its own options.
+_BUILTIN_KEYS: dict[type, dict[str, Callable[[Any], Any]]] = {
+    HttpCheck: {"http": _http_url, "expect_status": _integer(100, 599),
+                "expect_body": _string, "insecure": _boolean},
+    TcpCheck: {"tcp": _host_port(None)},
+    RedisCheck: {"redis": _host_port(6379), "role": _choice("any", "master", "replica"),
+                 "synced": _boolean, "max_lag": _seconds(0, lo_open=True), **_PASSWORD_KEYS},
+    SentinelCheck: {"sentinels": _array(_host_port(26379), unique=str, nonempty=True,
+                                        what='a non-empty array of "HOST:PORT"'),
+                    "master_name": _string, **_PASSWORD_KEYS},
+}
+_CHECK_KIND_KEY = {cls: next(iter(keys)) for cls, keys in _BUILTIN_KEYS.items()}
+_KIND_CLASS = {kind: cls for cls, kind in _CHECK_KIND_KEY.items()}
+_CHECK_KINDS = ("command", *_KIND_CLASS)
+_OPTION_KINDS: dict[str, list[str]] = {}     # option key -> the kinds that have it
+for _cls, _keys in _BUILTIN_KEYS.items():
+    for _opt in list(_keys)[1:]:
+        _OPTION_KINDS.setdefault(_opt, []).append(_CHECK_KIND_KEY[_cls])
+
+
+def _ignore(t: _Table, key: str, reason: str) -> None:
+    """Report a key that is wrong where it stands (so it is not also called unknown)."""
+    t.get(key, lambda v: v)
+    t.values.pop(key)
+    t.problem(key, reason)
+
+
+def _builtin(t: _Table, kind: str | None) -> BuiltinCheck | None:
+    """The built-in check ``kind`` names with its options (None for a command check).
+
+    Options of another kind are errors, so that a check cannot silently do something other than
+    what its author meant (say, expect_status on a tcp check)."""
+    cls = _KIND_CLASS.get(kind)
+    own = _BUILTIN_KEYS.get(cls, {})
+    values: dict[str, Any] = {}
+    for key in list(t.raw):
+        if key != kind and key in own:
+            values[key] = t.get(key, own[key])
+            t.values.pop(key)
+        elif key in _OPTION_KINDS and key not in own:
+            _ignore(t, key, "only valid in a check with "
+                    + " or ".join(f"{k} = ..." for k in _OPTION_KINDS[key]))
+    if cls is None:
+        return None
+    values[kind] = t.values.pop(kind)
+    ok = all(v is not _BAD for v in values.values())
+    if "password_env" in values and "password_file" in values:
+        t.problem("password_file", "give password_env or password_file, not both")
+        ok = False
+    if cls is SentinelCheck and "master_name" not in values:
+        t.problem("master_name", "required key is missing (the name the sentinels monitor)")
+        ok = False
+    return cls(**values) if ok else None
+
+
 def _check(name: str, raw: Any) -> CheckConfig:
     t = _Table(raw, CheckConfig)
     try:
         _name(name)
     except _Bad as bad:
         t.problems.append(("", "check name " + bad.problems[0][1]))
-    t.get("command", _argv, _REQUIRED)
+    kinds = [k for k in _CHECK_KINDS if k in t.raw]
+    if not kinds and isinstance(raw, dict):
+        t.problems.append(("", "needs exactly one of " + ", ".join(_CHECK_KINDS)
+                           + " (what to check)"))
+    for extra in kinds[1:]:
+        _ignore(t, extra, f"a check does one thing and this one already has {kinds[0]} = ...")
+    kind = kinds[0] if kinds else None
+    if kind == "command":
+        t.get("command", _argv)
+    elif kind:
+        t.get(kind, _BUILTIN_KEYS[_KIND_CLASS[kind]][kind])
+    if "password" in t.raw:
+        _ignore(t, "password", "a password never goes in the config text: "
+                               "use password_env (a variable name) or password_file (root-only)")
+    t.values["builtin"] = _builtin(t, kind)
     t.get("interval", _seconds(0, lo_open=True))
     t.get("timeout", _seconds(0, lo_open=True))
     t.get("rise", _integer(1))
@@ -205,7 +424,22 @@ def _global(raw: Any) -> GlobalConfig:
     t.get("socket", _abs_path)
     t.get("script_user", _string)
     t.get("log_level", _choice("debug", "info", "warning", "error"))
+    t.get("metrics", _listen_address)
     return t.build()
+
+
+def _listen_address(value: Any) -> str:
+    """ "HOST:PORT" or "[V6]:PORT" with a literal address, so nothing is resolved at load time."""
+    text = _string(value)
+    m = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\]:(\d+)|([0-9.]+):(\d+)", text)
+    try:
+        ipaddress.ip_address(m[1] or m[3])
+        if not 1 <= int(m[2] or m[4]) <= 65535:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise _Bad('must be "ADDRESS:PORT" (e.g. "127.0.0.1:9650" or "[::1]:9650"), '
+                   f"got {_show(value)}") from None
+    return text
 
 
 def _garp_refresh(value: Any) -> float:
@@ -239,8 +473,9 @@ def _instance(raw: Any, check_names: list[str] | None) -> _Table:
     t.get("priority", _integer(1, 255))
     version = t.get("version", _choice(2, 3))
     interval = t.get("advert_interval", _seconds(0, lo_open=True))
-    t.get("vips", _array(_in_family(family, _vip, "the first VIP is"), unique=lambda v: v.ip,
-                         nonempty=True, what="a non-empty array of addresses"), _REQUIRED)
+    held = t.get("vips", _array(_held_vip(_in_family(family, _vip, "the first VIP is"), False),
+                                unique=lambda h: h.address.ip, nonempty=True,
+                                what="a non-empty array of addresses"), _REQUIRED)
     t.get("failback", _choice("auto", "semi-auto", "none"))
     t.get("preempt_delay", _seconds(0, 3600))
     t.get("track_checks", _array(_tracked(TrackCheck, _check_ref(check_names),
@@ -257,6 +492,8 @@ def _instance(raw: Any, check_names: list[str] | None) -> _Table:
     t.get("garp_interval", _seconds(0, 10))
     t.get("garp_refresh", _garp_refresh)
     t.get("notify", _notify)
+    _parity_keys(t, family, held)
+    paths = t.get("heartbeat", _array(_heartbeat_path(family), unique=lambda h: h.interface))
 
     if t.ok("version", "advert_interval"):
         if reason := _advert_interval_for(version, interval):
@@ -268,6 +505,8 @@ def _instance(raw: Any, check_names: list[str] | None) -> _Table:
             t.problem("auth_pass", "only valid with version = 2 (VRRPv3 has no authentication)")
         elif len(auth.encode()) > 8:
             t.problem("auth_pass", f"must be 1..8 bytes, got {len(auth.encode())} bytes")
+    if t.values.get("use_vmac") is True and family == 6:
+        t.problem("use_vmac", "is implemented for IPv4 instances only (no IPv6 VMAC yet)")
     if checksum == "vrrp-only" and family == 6:
         t.problem("checksum", '"vrrp-only" applies to VRRPv3 over IPv4; '
                               "IPv6 always uses the pseudo-header")
@@ -275,6 +514,11 @@ def _instance(raw: Any, check_names: list[str] | None) -> _Table:
         t.values["unicast_peers"] = tuple(str(p) for p in peers)
     if src is not _BAD and src is not None:
         t.values["unicast_src"] = str(src)
+    if paths and paths is not _BAD and t.ok("interface"):
+        for i, hb in enumerate(paths):
+            if hb.interface == t.values["interface"]:
+                t.problems.append((f"heartbeat[{i}].interface", "is the instance's own interface;"
+                                   " a heartbeat path must be another link"))
     t.values["family"] = family or 4
     return t
 
@@ -299,6 +543,17 @@ def _instances(raw: Any, check_names: list[str] | None) -> tuple[InstanceConfig,
                 t.problem("vrid", f"VRID {where[1]} on {where[0]} (IPv{where[2]}) is already used "
                                   f"by instance[{vrids[where]}]")
             vrids.setdefault(where, i)
+    for i, t in enumerate(tables):
+        # Heartbeat sockets are demultiplexed by VRID like the VIP segment's: a path must not
+        # share its interface and VRID with another instance's segment or path.
+        if t.ok("heartbeat", "vrid", "vips") and t.values["heartbeat"]:
+            for j, hb in enumerate(t.values["heartbeat"]):
+                where = (hb.interface, t.values["vrid"], t.values["family"])
+                if where in vrids and vrids[where] != i:
+                    t.problems.append((f"heartbeat[{j}].interface",
+                                       f"VRID {where[1]} on {where[0]} (IPv{where[2]}) is already"
+                                       f" used by instance[{vrids[where]}]"))
+                vrids.setdefault(where, i)
     built, problems = [], []
     for i, t in enumerate(tables):
         try:
@@ -308,6 +563,52 @@ def _instances(raw: Any, check_names: list[str] | None) -> tuple[InstanceConfig,
     if problems:
         raise _Bad(problems)
     return tuple(built)
+
+
+# ---- sync groups (DESIGN.md "Parity keys") ---------------------------------------------------
+
+
+def _sync_group(raw: Any, instance_names: list[str]) -> SyncGroupConfig:
+    t = _Table(raw, SyncGroupConfig)
+    t.get("name", _name, _REQUIRED)
+    t.get("instances", _array(_instance_ref(instance_names), unique=str, nonempty=True,
+                              what="a non-empty array of instance names"), _REQUIRED)
+    t.get("notify", _notify)
+    return t.build()
+
+
+def _instance_ref(defined: list[str]) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        name = _string(value)
+        if name not in defined:
+            raise _Bad(f"no [[instance]] is named {_show(name)}" + _did_you_mean(name, defined))
+        return name
+    return parse
+
+
+def _sync_groups(raw: Any, instance_names: list[str]) -> tuple[SyncGroupConfig, ...]:
+    if not isinstance(raw, list):
+        raise _Bad(f"must be [[sync_group]] tables, got {_show(raw)}")
+    groups, problems, names, member_of = [], [], {}, {}
+    for i, item in enumerate(raw):
+        try:
+            group = _sync_group(item, instance_names)
+        except _Bad as bad:
+            problems += bad.under(f"[{i}]")
+            continue
+        if group.name in names:
+            problems.append((f"[{i}].name", f"{_show(group.name)} is already the name of "
+                                            f"sync_group[{names[group.name]}]"))
+        names.setdefault(group.name, i)
+        for j, member in enumerate(group.instances):
+            if member in member_of:
+                problems.append((f"[{i}].instances[{j}]", f"{_show(member)} is already in "
+                                                         f"sync_group[{member_of[member]}]"))
+            member_of.setdefault(member, i)
+        groups.append(group)
+    if problems:
+        raise _Bad(problems)
+    return tuple(groups)
 
 
 # ---- entry points ---------------------------------------------------------------------------
@@ -326,12 +627,16 @@ def loads(text: str, path: str = "<string>") -> Config:
     t.get("checks", _checks, types.MappingProxyType({}))
     if "instance" not in doc:
         t.problem("instance", "missing: a config needs at least one [[instance]] table")
-    t.get("instance", lambda raw: _instances(raw, check_names), ())
+    instances = t.get("instance", lambda raw: _instances(raw, check_names), ())
+    raw_instances = doc.get("instance")
+    instance_names = [i.get("name") for i in raw_instances if isinstance(i, dict)] \
+        if isinstance(raw_instances, list) else []
+    t.get("sync_group", lambda raw: _sync_groups(raw, instance_names), ())
     t.finish()
     if t.problems:
         raise ConfigError([ConfigIssue(path, key, reason) for key, reason in t.problems])
     return Config(path=path, global_=t.values["global"], checks=t.values["checks"],
-                  instances=t.values["instance"])
+                  instances=instances, sync_groups=t.values["sync_group"])
 
 
 def load(path: str) -> Config:
@@ -370,7 +675,11 @@ def diff_instances(old: Config, new: Config) -> tuple[set[str], set[str], set[st
     for name in old_by.keys() & new_by.keys():
         before, after = old_by[name], new_by[name]
         used = {tc.name for tc in after.track_checks} | set(after.failback_gate)
-        if before != after or any(old.checks.get(c) != new.checks.get(c) for c in used):
+        # membership of a sync group changes how the core elects (RouterParams.synced)
+        groups = [(g.name, g.instances) if g else None
+                  for g in (old.sync_group_of(name), new.sync_group_of(name))]
+        if before != after or any(old.checks.get(c) != new.checks.get(c) for c in used) \
+                or groups[0] != groups[1]:
             changed.add(name)
         else:
             unchanged.add(name)

@@ -1,8 +1,9 @@
 """The asyncio driver: the only place that reads the clock and touches the world.
 
-One raw socket per (interface, family) demultiplexed by VRID, one netlink link monitor, one
-timer armed from a heap of the cores' deadlines, and the control socket. Actions returned by the
-cores are carried out in order by ``_apply``.
+The driver routes events to the cores: datagrams from the interface registry's VRRP sockets
+(vipd/interfaces.py owns sockets, announcers, link state and netlink), link changes, check
+results, the control socket and one timer armed from a heap of the cores' deadlines. Actions
+returned by the cores are carried out in order by ``_apply``.
 """
 from __future__ import annotations
 
@@ -18,17 +19,25 @@ from vipd.control import ControlServer
 from vipd.core import packet
 from vipd.core.events import (
     AddVips, Announce, DrainChanged, FailbackApproved, FaultChanged, GateChanged, Log, Notify,
-    PriorityChanged, RemoveVips, SendAdvert, Shutdown, Startup, State, Transition,
+    PriorityChanged, RemoveVips, SendAdvert, Shutdown, SourceAddressChanged, Startup, State,
+    Transition,
 )
-from vipd.core.tracking import effective_priority
+from vipd.core.tracking import effective_priority, track_file_effect, tracked_applies
+from vipd import holdings
+from vipd.net import vmac
 from vipd.checks import CheckRunner
+from vipd.groups import GroupRunner
+from vipd.heartbeat import Heartbeats
 from vipd.hooks import HookQueue
-from vipd.net.announce import Announcer, ipv6_forwarding
-from vipd.net.netlink import LinkMonitor, Netlink
+from vipd.interfaces import InterfaceRegistry
+from vipd.net.announce import ipv6_forwarding
 from vipd.net.rawsock import VrrpSocket
 from vipd.net.timerfd import TimerFd
+from vipd.observe import Observer
 from vipd.runtime import Runtime
 from vipd.scriptsec import load_checked
+from vipd.sdnotify import Notifier
+from vipd.trackfiles import FileTracker
 
 log = logging.getLogger("vipd")
 RX_BATCH = 64     # datagrams read per wake-up before timers get a turn
@@ -40,17 +49,19 @@ class Daemon:
         self.config = cfg
         self.runtimes: dict[str, Runtime] = {}
         self.rx_errors: dict[str, int] = {}
-        self._demux: dict[tuple[str, int], dict[int, Runtime]] = {}   # (ifname, family) -> VRID
-        self._socks: dict[tuple[str, int], VrrpSocket] = {}
-        self._announcers: dict[str, Announcer] = {}
         self._hooks: dict[str, HookQueue] = {}
-        self._links: dict[str, bool] = {}
         self._heap: list = []
         self._seq = itertools.count()
         self._tfd: TimerFd | None = None
         self._armed_at: float | None = None
         self._stop = asyncio.Event()
+        self.sd = Notifier()
+        self._status_pending = False
         self.checks: dict[str, CheckRunner] = {}
+        self.observer = Observer()      # metrics and `vipd events` see the driver through it
+        self._metrics = None
+        self.files: FileTracker | None = None
+        self.groups: dict[str, GroupRunner] = {}
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -58,75 +69,103 @@ class Daemon:
         self.loop = asyncio.get_running_loop()
         self._tfd = TimerFd()
         self.loop.add_reader(self._tfd.fileno(), self._on_timer)
-        self.nl = Netlink()
-        self.linkmon = LinkMonitor()
-        self.loop.add_reader(self.linkmon.fileno(), self._on_link)
-        self.control = ControlServer(self.config.global_.socket, self._control)
+        self.ifaces = InterfaceRegistry(self.loop, self._on_readable, self._on_iface_change)
+        self.nl = self.ifaces.nl
+        self.heartbeats = Heartbeats(self.loop, self._apply, self._rx_error)
+        self.control = ControlServer(self.config.global_.socket, self._control, self.observer)
         await self.control.start()
+        if self.config.global_.metrics:
+            from vipd.metrics import MetricsServer     # prometheus-client only when configured
+            self._metrics = MetricsServer(self, self.config.global_.metrics)
+            await self._metrics.start()
         for sig in (signal.SIGTERM, signal.SIGINT):
             self.loop.add_signal_handler(sig, self._stop.set)
         self.loop.add_signal_handler(signal.SIGHUP, self.reload)
         self._remove_leftover_vips(self.config.instances)
+        self.files = FileTracker(self._on_file_change)
         self._sync_checks()
+        self._sync_groups()
         for cfg in self.config.instances:
             self._add_instance(cfg)
         log.info("vipd running: router_id %s, %d instance(s), control socket %s",
                  self.config.global_.router_id, len(self.runtimes), self.config.global_.socket)
+        self.sd.ready(self.summary())     # every instance has its sockets and a first state
+        if self.sd.watchdog_interval:
+            self._watchdog()
         await self._stop.wait()
         log.info("stopping")
+        self.sd.stopping()
         for name in list(self.runtimes):
             self._remove_instance(name)
         await asyncio.gather(*(c.stop() for c in self.checks.values()))
+        self.files.close()
         await asyncio.gather(*(q.wait_idle(q.timeout + 1) for q in self._hooks.values()))
+        await asyncio.gather(*(g.hooks.wait_idle(g.hooks.timeout + 1)
+                               for g in self.groups.values()))
         await self.control.close()
-        self.loop.remove_reader(self.linkmon.fileno())
+        if self._metrics:
+            await self._metrics.close()
         self.loop.remove_reader(self._tfd.fileno())
         self._tfd.close()
-        self.linkmon.close()
-        self.nl.close()
+        self.ifaces.close()
+        self.sd.close()
         log.info("stopped")
         return 0
+
+    # ---- systemd ------------------------------------------------------------------------
+
+    def _watchdog(self) -> None:
+        """WATCHDOG=1 from the event loop itself: a stuck loop stops pinging and is restarted."""
+        self.sd.watchdog()
+        self.loop.call_later(self.sd.watchdog_interval, self._watchdog)
+
+    def summary(self) -> str:
+        """One line for systemctl status: how many instances are in each state."""
+        counts: dict[str, int] = {}
+        for rt in self.runtimes.values():
+            counts[str(rt.core.state)] = counts.get(str(rt.core.state), 0) + 1
+        states = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"
+        return f"{len(self.runtimes)} instance(s): {states}"
+
+    def _status_changed(self) -> None:
+        # Once per loop turn, however many instances moved in it (200 at start-up).
+        if self.sd.enabled and not self._status_pending:
+            self._status_pending = True
+            self.loop.call_soon(self._send_status)
+
+    def _send_status(self) -> None:
+        self._status_pending = False
+        self.sd.status(self.summary())
 
     def _remove_leftover_vips(self, cfgs) -> None:
         """A crashed run may have left VIPs on interfaces: nobody is announcing them now."""
         for cfg in cfgs:
-            for vip in cfg.vips:
-                try:
-                    if self.nl.del_vip(cfg.interface, vip):
-                        log.warning("[%s] removed leftover VIP %s from %s", cfg.name, vip,
-                                    cfg.interface)
-                except OSError as e:
-                    log.warning("[%s] cannot check %s for leftover VIPs: %s", cfg.name,
-                                cfg.interface, e)
+            holdings.remove(self.nl, cfg, leftovers=True)
+            if cfg.use_vmac and vmac.remove_leftover(cfg.vmac_name):
+                log.warning("[%s] removed leftover VMAC interface %s", cfg.name, cfg.vmac_name)
 
     def _add_instance(self, cfg: configmod.InstanceConfig) -> None:
         now = self.loop.time()
-        ifname = cfg.interface
-        local = cfg.unicast_src
-        if local is None:
-            local = (self.nl.primary_ipv4(ifname, [str(v.ip) for v in cfg.vips]) if cfg.family == 4
-                     else self.nl.link_local6(ifname))
-        rt = Runtime(cfg, local or "", now)
+        rt = Runtime(cfg, self.ifaces.source_address(cfg) or "", now,
+                     synced=self.config.sync_group_of(cfg.name) is not None)
         self.runtimes[cfg.name] = rt
-        key = (ifname, cfg.family)
-        sock = self._socks.get(key)
-        if sock is None:
-            sock = self._socks[key] = VrrpSocket(ifname, cfg.family)
-            self._demux[key] = {}
-            self.loop.add_reader(sock.fileno(), self._on_readable, sock, self._demux[key],
-                                 cfg.family)
-        if rt.multicast:
-            sock.join_multicast()
-        self._demux[key][cfg.vrid] = rt
+        if cfg.use_vmac:
+            self._add_vmac(rt)
+        self.ifaces.attach(rt)
         self._hooks[cfg.name] = HookQueue(cfg.name, cfg.notify.timeout,
                                           self.config.global_.script_user)
-        if ifname not in self._links:
-            self._links[ifname] = self.nl.link_up(ifname)
+        self._hooks[cfg.name].on_result = self.observer.hook
+        for name in (cfg.interface, *(hb.interface for hb in cfg.heartbeat)):
+            self.ifaces.link_up(name)
+        if cfg.heartbeat:
+            self.heartbeats.add(rt)
         self._refresh_faults(rt)     # in INIT this only records faults and priority
         self._apply(rt, rt.core.handle(Startup(), now))
 
     def _sync_checks(self) -> None:
-        """Start runners for new or changed checks, stop those gone or changed."""
+        """Start runners for new or changed checks, stop those gone or changed; track the files
+        the instances name."""
+        self.files.track(f.path for i in self.config.instances for f in i.track_files)
         wanted = self.config.checks
         for name, runner in list(self.checks.items()):
             if wanted.get(name) != runner.cfg:
@@ -135,38 +174,68 @@ class Daemon:
             if name not in self.checks:
                 runner = self.checks[name] = CheckRunner(cfg, self._on_check_change,
                                                          self.config.global_.script_user)
+                runner.on_result = self.observer.check
                 runner.start()
 
+    def _add_vmac(self, rt: Runtime) -> None:
+        """The VMAC interface: VIPs live on it, adverts and GARPs leave from it."""
+        v = vmac.Vmac(rt.cfg.vmac_name, rt.cfg.interface, rt.cfg.vrid)
+        try:
+            v.create()
+        except OSError as e:
+            v.remove()
+            log.error("[%s] cannot create VMAC interface %s: %s", rt.name, v.name, e)
+            return
+        rt.vmac = v
+        rt.vrrp_ifname = v.name       # its VRRP socket: see vipd/net/vmac.py
+
+    def _sync_groups(self) -> None:
+        """Keep the runners of unchanged sync groups (their state and hook queue), make new ones
+        for new or changed groups."""
+        old = self.groups
+        self.groups = {g.name: old[g.name] if g.name in old and old[g.name].cfg == g
+                       else GroupRunner(g, self.config.global_.script_user)
+                       for g in self.config.sync_groups}
+
+    def _group_step(self, rt: Runtime) -> None:
+        group = self.config.sync_group_of(rt.name)
+        runner = self.groups.get(group.name) if group else None
+        if runner is not None:
+            runner.step(self.runtimes, self._apply, self._hooks, self.loop.time())
+
     def _remove_instance(self, name: str) -> None:
-        rt = self.runtimes.pop(name)
-        self._apply(rt, rt.core.handle(Shutdown(), self.loop.time()))
+        rt = self.runtimes[name]
+        self._apply(rt, rt.core.handle(Shutdown(), self.loop.time()))   # a sync group sees it
+        del self.runtimes[name]
         rt.deadline = None
-        key = (rt.cfg.interface, rt.cfg.family)
-        self._demux[key].pop(rt.cfg.vrid, None)
-        if not any((r.cfg.interface, r.cfg.family) == key for r in self.runtimes.values()):
-            sock = self._socks.pop(key)
-            del self._demux[key]
-            self.loop.remove_reader(sock.fileno())
-            sock.close()
+        if rt.cfg.heartbeat:
+            self.heartbeats.remove(rt)
+        self.ifaces.detach(rt)
+        if rt.vmac is not None:
+            rt.vmac.remove()
 
     def reload(self) -> dict:
         """SIGHUP: validate first; a bad config changes nothing. Unchanged instances keep state."""
         path = self.config.path
+        self.sd.reloading()
         try:
             new = load_checked(path)
         except configmod.ConfigError as e:
             log.error("reload rejected, running config kept:\n%s", e)
+            self.sd.ready(self.summary())
             return {"ok": False, "error": str(e)}
         added, removed, changed, unchanged = configmod.diff_instances(self.config, new)
         for name in sorted(removed | changed):
             self._remove_instance(name)
         self.config = new
         self._sync_checks()
+        self._sync_groups()
         self._remove_leftover_vips([new.instance(n) for n in sorted(added)])
         for name in sorted(added | changed):
             self._add_instance(new.instance(name))
         log.info("reloaded %s: %d added, %d removed, %d changed, %d unchanged", path,
                  len(added), len(removed), len(changed), len(unchanged))
+        self.sd.ready(self.summary())
         return {"ok": True, "added": sorted(added), "removed": sorted(removed),
                 "changed": sorted(changed), "unchanged": sorted(unchanged)}
 
@@ -208,19 +277,7 @@ class Daemon:
     def _on_readable(self, sock: VrrpSocket, by_vrid: dict[int, Runtime], family: int) -> None:
         now = self.loop.time()
         mcast = packet.MCAST_V4 if family == 4 else packet.MCAST_V6
-        for _ in range(RX_BATCH):
-            try:
-                got = sock.recv()
-            except packet.MalformedPacket as e:
-                self._rx_error(e.reason.value)
-                continue
-            except OSError as e:
-                self._rx_error("socket_error")
-                log.debug("recv on %s: %s", sock.ifname, e)
-                break
-            if got is None:
-                break
-            src, dst, ttl, payload = got
+        for src, dst, ttl, payload in sock.recv_batch(RX_BATCH, self._rx_error):
             rt = by_vrid.get(payload[1]) if len(payload) > 1 else None
             if rt is not None and payload == rt.rx_payload and src == rt.rx_src \
                     and dst == rt.rx_dst:
@@ -253,21 +310,51 @@ class Daemon:
 
     # ---- links and faults ---------------------------------------------------------------
 
-    def _on_link(self) -> None:
-        try:
-            changes = self.linkmon.read()
-        except OSError as e:
-            log.warning("link monitor: %s", e)
+    def _on_iface_change(self, ifname: str) -> None:
+        """An interface appeared, went, was replaced, or changed link state or addresses."""
+        self.heartbeats.link_changed(ifname, self.ifaces.link_up(ifname))
+        for rt in list(self.runtimes.values()):
+            devs = {holdings.dev_of(rt.cfg, h) for h in rt.cfg.held}
+            if ifname in devs:
+                rt.frames = None          # re-created with another MAC: GARP/NA built again
+            if ifname == rt.cfg.interface:
+                self._follow_source(rt)
+            if ifname == rt.cfg.interface or any(
+                    t.name == ifname for t in rt.cfg.track_interfaces):
+                self._refresh_faults(rt)
+            if ifname in devs and rt.vips_on and rt.core.state is State.MASTER:
+                self._restore_vips(rt, ifname)
+
+    def _follow_source(self, rt: Runtime) -> None:
+        """A new primary / link-local address (or none) is what adverts are sent from."""
+        local = self.ifaces.source_address(rt.cfg) or ""
+        if local != rt.local_addr:
+            rt.set_local_addr(local)      # adverts are encoded again from the new source
+            self._apply(rt, rt.core.handle(SourceAddressChanged(local), self.loop.time()))
+
+    def _restore_vips(self, rt: Runtime, dev: str) -> None:
+        """A VIP deleted by someone else (`ip addr flush`, a network manager) while we are master
+        is put back at once and announced: clients would otherwise lose it until a failover."""
+        # (scoped addresses are added by iproute2 with their scope; they are not checked here)
+        gone = [h for h in rt.cfg.held if holdings.dev_of(rt.cfg, h) == dev
+                and not h.scope and not self.ifaces.has_address(dev, str(h.address.ip))]
+        if not gone or not self.ifaces.exists(dev):
             return
-        for ifname, up in changes:
-            if self._links.get(ifname) == up:
-                continue
-            self._links[ifname] = up
-            log.info("link %s %s", ifname, "up" if up else "down")
-            for rt in list(self.runtimes.values()):
-                if ifname == rt.cfg.interface or any(
-                        t.name == ifname for t in rt.cfg.track_interfaces):
-                    self._refresh_faults(rt)
+        seen = ", ".join(f"{a.address}/{a.prefixlen}" for a in self.ifaces.get(dev).addrs)
+        for h in gone:
+            log.warning("[%s] VIP %s was removed from %s by another program while MASTER (%s"
+                        " has: %s); putting it back", rt.name, h.address, dev, dev, seen or "none")
+            try:
+                self.nl.add_vip(dev, h.address, h.label)
+                rt.core.count("vip_restored")
+            except OSError as e:
+                log.error("[%s] cannot put VIP %s back on %s: %s", rt.name, h.address, dev, e)
+        self._announce(rt, 1, rt.became_master)     # one round; the refresh timer runs on
+
+    def _on_file_change(self, path: str) -> None:
+        for rt in list(self.runtimes.values()):
+            if any(f.path == path for f in rt.cfg.track_files):
+                self._refresh_faults(rt)
 
     def _on_check_change(self, runner: CheckRunner) -> None:
         for rt in list(self.runtimes.values()):
@@ -275,41 +362,59 @@ class Daemon:
                     t.name == runner.name for t in rt.cfg.track_checks):
                 self._refresh_faults(rt)
 
-    def _tracking(self, rt: Runtime) -> tuple[set[str], int]:
-        """(faults, effective priority) from the tracked interfaces and checks."""
+    def _tracking(self, rt: Runtime) -> tuple[set[str], list[int]]:
+        """(faults, weights that apply) from the tracked interfaces, checks and files."""
         faults, weights = set(), []
-        items = [(rt.cfg.interface, 0)] + [(t.name, t.weight) for t in rt.cfg.track_interfaces]
-        for name, weight in items:
-            if name not in self._links:
-                self._links[name] = self.nl.link_up(name)
-            if not self._links[name]:
+        items = [(rt.cfg.interface, 0, False)] + [(t.name, t.weight, t.reverse)
+                                                 for t in rt.cfg.track_interfaces]
+        for name, weight, reverse in items:
+            if tracked_applies(self.ifaces.link_up(name), reverse):
                 if weight == 0:
-                    faults.add(f"link {name} down")
+                    faults.add(f"link {name} up (reverse)" if reverse
+                               else f"link {name} down" if self.ifaces.exists(name)
+                               else f"interface {name} missing")
                 else:
                     weights.append(weight)
         for t in rt.cfg.track_checks:
             runner = self.checks.get(t.name)
-            if runner is not None and runner.ok is False:
+            if runner is not None and tracked_applies(runner.ok, t.reverse):
                 weight = runner.cfg.weight if t.weight is None else t.weight
                 if weight == 0:
-                    faults.add(f"check {t.name} failing")
+                    faults.add(f"check {t.name} {'passing (reverse)' if t.reverse else 'failing'}")
                 else:
                     weights.append(weight)
-        if not rt.local_addr:
+        for f in rt.cfg.track_files:
+            value = self.files.values.get(f.path, 0)
+            effect = track_file_effect(value, f.weight, f.reverse)
+            if effect is None:
+                faults.add(f"track file {f.path} = {value}")
+            elif effect:
+                weights.append(effect)
+        if not rt.local_addr and self.ifaces.exists(rt.cfg.interface):
             faults.add(f"no source address on {rt.cfg.interface}")
-        return faults, effective_priority(rt.cfg.priority, weights)
+        return faults, weights
 
     def _refresh_faults(self, rt: Runtime) -> None:
         now = self.loop.time()
-        faults, priority = self._tracking(rt)
-        if frozenset(faults) != rt.core.faults:
-            self._apply(rt, rt.core.handle(FaultChanged(frozenset(faults)), now))
-        if priority != rt.core.priority:
-            self._apply(rt, rt.core.handle(PriorityChanged(priority), now))
-        if rt.cfg.failback_gate:
-            gate_ok = not self._failing_gates(rt)
-            if gate_ok != rt.core.gate_ok:
-                self._apply(rt, rt.core.handle(GateChanged(gate_ok), now))
+        group = self.config.sync_group_of(rt.name)
+        members = [rt] if group is None else [
+            self.runtimes[m] for m in group.instances if m in self.runtimes]
+        tracked = {m.name: self._tracking(m) for m in members}
+        # In a sync group every member's weights count for all (keepalived's group tracking):
+        # a weighted loss on one member lowers the whole group, so the peer group can take it
+        # as a whole instead of one member waiting forever for partners that still outrank.
+        shared = [w for _, weights in tracked.values() for w in weights]
+        for m in members:
+            faults = frozenset(tracked[m.name][0])
+            if faults != m.core.faults:
+                self._apply(m, m.core.handle(FaultChanged(faults), now))
+            priority = effective_priority(m.cfg.priority, shared)
+            if priority != m.core.priority:
+                self._apply(m, m.core.handle(PriorityChanged(priority), now))
+            if m.cfg.failback_gate:
+                gate_ok = not self._failing_gates(m)
+                if gate_ok != m.core.gate_ok:
+                    self._apply(m, m.core.handle(GateChanged(gate_ok), now))
 
     def _failing_gates(self, rt: Runtime) -> dict[str, str]:
         """Gate checks that do not pass (no result yet counts as failing), with their output."""
@@ -328,8 +433,12 @@ class Daemon:
             t = type(a)
             if t is SendAdvert:
                 self._send(rt, a.priority)
+                if rt.cfg.heartbeat:
+                    self.heartbeats.send(rt, a.priority)
             elif t is Transition:
                 log.info("[%s] %s -> %s (%s)", rt.name, a.old, a.new, a.reason)
+                self._status_changed()
+                self.observer.transition(rt.name, rt.cfg.vrid, str(a.old), str(a.new), a.reason)
             elif t is AddVips or t is Announce:
                 if deferred is not None:
                     deferred.append(a)
@@ -348,6 +457,8 @@ class Daemon:
             for a in deferred:
                 self._vip_action(rt, a)
         self._touch(rt)
+        if rt.core.params.synced:
+            self._group_step(rt)
 
     @staticmethod
     def _promote_first(rt: Runtime, actions: list) -> bool:
@@ -360,24 +471,20 @@ class Daemon:
         if t is AddVips:
             if rt.core.state is not State.MASTER:
                 return     # a deferred add after we already lost the role
-            for vip in rt.cfg.vips:
-                try:
-                    self.nl.add_vip(rt.cfg.interface, vip)
-                except OSError as e:
-                    log.error("[%s] cannot add VIP %s: %s", rt.name, vip, e)
+            holdings.add(self.nl, rt.cfg)
             rt.vips_on = True
+            if rt.cfg.garp_delay > 0:
+                # keepalived's garp_master_delay: a second burst for whoever missed the first
+                self.loop.call_later(rt.cfg.garp_delay, self._announce, rt, rt.cfg.garp_repeat,
+                                     rt.became_master)
         elif t is RemoveVips:
-            for vip in rt.cfg.vips:
-                try:
-                    self.nl.del_vip(rt.cfg.interface, vip)
-                except OSError as e:
-                    log.error("[%s] cannot remove VIP %s: %s", rt.name, vip, e)
+            holdings.remove(self.nl, rt.cfg)
             rt.vips_on = False
         elif t is Announce and rt.core.state is State.MASTER:
             self._announce(rt, rt.cfg.garp_repeat)
 
     def _send(self, rt: Runtime, priority: int) -> None:
-        sock = self._socks.get((rt.cfg.interface, rt.cfg.family))
+        sock = self.ifaces.socket(rt.vrrp_ifname, rt.cfg.family)
         if sock is None:
             return
         for payload, dst in rt.adverts(priority):
@@ -387,23 +494,26 @@ class Daemon:
                 rt.core.count("send_errors")
                 log.debug("[%s] send to %s: %s", rt.name, dst, e)
 
-    def _announce(self, rt: Runtime, remaining: int) -> None:
+    def _announce(self, rt: Runtime, remaining: int, episode: int | None = None) -> None:
+        """One GARP/NA round, then the rest of the burst; ``episode`` (a delayed burst) stops
+        it once the instance has left MASTER since."""
         if rt.core.state is not State.MASTER or self.runtimes.get(rt.name) is not rt:
+            return
+        if episode is not None and episode != rt.became_master:
             return
         ifname = rt.cfg.interface
         try:
-            ann = self._announcers.get(ifname)
-            if ann is None:
-                ann = self._announcers[ifname] = Announcer(ifname)
-            frames = rt.frames or rt.announce_frames(self.nl.mac(ifname), ipv6_forwarding(ifname))
-            for frame in frames:
+            frames = rt.frames or rt.announce_frames(self.ifaces.mac, ipv6_forwarding)
+            for dev, frame in frames:
+                ifname = dev
+                ann = self.ifaces.announcer(dev)
                 ann.send(frame)
             rt.core.count("announce_sent")
-        except OSError as e:
+        except (OSError, LookupError) as e:
             log.warning("[%s] gratuitous ARP/NA on %s failed: %s", rt.name, ifname, e)
         if remaining > 1:
-            self.loop.call_later(rt.cfg.garp_interval, self._announce, rt, remaining - 1)
-        elif rt.cfg.garp_refresh > 0:
+            self.loop.call_later(rt.cfg.garp_interval, self._announce, rt, remaining - 1, episode)
+        elif rt.cfg.garp_refresh > 0 and episode is None:
             self.loop.call_later(rt.cfg.garp_refresh, self._announce, rt, 1)
 
     def _notify(self, rt: Runtime, a: Notify, deferred: list | None) -> None:
@@ -424,8 +534,10 @@ class Daemon:
         now = self.loop.time()
         offset = time.time() - now
         return {"router_id": self.config.global_.router_id,
-                "instances": [rt.status(now, offset, self._check_status(rt))
+                "instances": [{**rt.status(now, offset, self._check_status(rt)),
+                               **self.heartbeats.status(rt, now, self.ifaces.link_up)}
                               for rt in self.runtimes.values()],
+                "sync_groups": [g.status() for g in self.groups.values()],
                 "rx_errors": dict(sorted(self.rx_errors.items()))}
 
     def _check_status(self, rt: Runtime) -> dict:

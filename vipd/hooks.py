@@ -68,6 +68,8 @@ def _kill_group(pid: int) -> None:
 class HookQueue:
     """Serialises one instance's notify hooks."""
 
+    on_result = None    # called (instance, state, returncode, output, duration) after each run
+
     def __init__(self, name: str, timeout: float, user: str | None = None) -> None:
         self.name = name
         self.timeout = timeout
@@ -100,6 +102,8 @@ class HookQueue:
                 self.pending = None
                 res = await run_program(argv, self.timeout, env, self.user)
                 self.runs.append((state, res.returncode))
+                if self.on_result:
+                    self.on_result(self.name, state, res.returncode, res.output, res.duration)
                 if res.ok:
                     log.info("[%s] %s hook ok (%.2fs)", self.name, state, res.duration)
                 else:

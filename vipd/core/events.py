@@ -40,6 +40,7 @@ class AdvertReceived:
     src: str          # IP source of the datagram: the sender's primary address
     ttl: int          # TTL / hop limit as received
     multicast: bool   # sent to 224.0.0.18 / ff02::12 (TTL 255 is required then)
+    path: int = 0     # 0: the VIP's segment; i: heartbeat path i (config order, from 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,23 @@ class GateChanged:
 @dataclass(frozen=True, slots=True)
 class DrainChanged:
     drained: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SourceAddressChanged:
+    """The address adverts are sent from changed ("" while there is none): the interface's primary
+    IPv4 / link-local IPv6 address (RFC 5798 5.1.1.1, 5.1.2.1), which is also what an equal-priority
+    election compares (RFC 5798 6.4.3)."""
+    address: str
+
+
+@dataclass(frozen=True, slots=True)
+class GroupCommand:
+    """From the instance's sync group (vipd.core.syncgroup): ``promote`` (every member is ready:
+    take the role now), ``demote`` (a partner left MASTER: leave too), ``yield`` / ``unyield``
+    (a partner is in FAULT: never preempt, time the down timer as priority 1)."""
+    command: str
+    reason: str
 
 
 # ---- output actions -----------------------------------------------------------------------

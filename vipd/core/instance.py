@@ -6,17 +6,18 @@ Semantics (VRID ownership, TTL, auth, interval, peers) are checked here; syntax 
 """
 from __future__ import annotations
 
-import ipaddress
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from vipd.core import policy
 from vipd.core.events import (
     AddVips, AdvertReceived, Announce, DrainChanged, FailbackApproved, FaultChanged, GateChanged,
-    Log, Notify,
-    PriorityChanged, RemoveVips, SendAdvert, Shutdown, Startup, State, Transition,
+    GroupCommand, Log, Notify,
+    PriorityChanged, RemoveVips, SendAdvert, Shutdown, SourceAddressChanged, Startup, State,
+    Transition,
 )
 from vipd.core.packet import Advert, Reason
+from vipd.core.paths import MAIN, HeartbeatPath, PathBook, PathOrigin, addr_int as _addr_int
 from vipd.core.timers import master_down_interval_s, skew_time_s
 
 OWNER_PRIORITY = 255
@@ -38,6 +39,9 @@ class RouterParams:
     failback: str = policy.AUTO
     preempt_delay: float = 0.0
     gated: bool = False                  # failback gates configured: closed until told otherwise
+    synced: bool = False                 # in a sync group: MASTER only when the group says so
+    interface: str = ""                  # the VIP's segment, for messages about paths
+    heartbeat: tuple[HeartbeatPath, ...] = ()   # extra unicast advert paths (issue 14)
 
 
 class UnexpectedEvent(Exception):
@@ -65,6 +69,8 @@ class Instance:
         self.failback_approved = False
         self.gate_forced = False
         self.gate_ok = not params.gated
+        self.wants_master = False      # synced: our down timer fired; waiting for the group
+        self.group_yield = False       # synced: a partner is in FAULT
         self.preempt_until = 0.0
         self.counters: dict[str, int] = {}
         self.history: deque[tuple[float, str, str, str]] = deque(maxlen=self.HISTORY)
@@ -77,12 +83,15 @@ class Instance:
         self._last_vip_mismatch: tuple[str, ...] | None = None
         self._local_int = _addr_int(params.local_addr)
         self._peers = frozenset(params.unicast_peers)
+        self.paths = (PathBook(params.interface, params.heartbeat, params.adver_int_cs / 100.0, now,
+                               params.local_addr) if params.heartbeat else None)
 
     # ---- public interface -------------------------------------------------------------
 
     def handle(self, event: object, now: float) -> list:
         if isinstance(event, AdvertReceived):
-            return self.on_advert(event.advert, event.src, event.ttl, event.multicast, now)
+            return self.on_advert(event.advert, event.src, event.ttl, event.multicast, now,
+                                  event.path)
         if isinstance(event, Startup):
             return self._startup(now)
         if isinstance(event, Shutdown):
@@ -97,6 +106,10 @@ class Instance:
             return self._gate_changed(event.ok, now)
         if isinstance(event, DrainChanged):
             return self._drain(event.drained, now)
+        if isinstance(event, SourceAddressChanged):
+            return self._source_changed(event.address)
+        if isinstance(event, GroupCommand):
+            return self._group_command(event.command, event.reason, now)
         raise UnexpectedEvent(self.state, event)
 
     def next_deadline(self) -> float | None:
@@ -127,7 +140,14 @@ class Instance:
                         reason += ", failback approved by operator"
                 else:
                     reason = "master down timer expired"
-                actions += self._become_master(now, reason)
+                if self.params.synced:
+                    # the sync group promotes us together with our partners, or not at all
+                    if not self.wants_master:
+                        self.wants_master = True
+                        actions.append(Log("info", f"{reason}: ready for MASTER, waiting for"
+                                                   " the sync group"))
+                else:
+                    actions += self._become_master(now, reason)
             elif self.state is State.BACKUP:
                 # drained: the master is gone and we do not take over; forget it
                 self.master_ip = self.master_priority = None
@@ -145,7 +165,10 @@ class Instance:
     def _timer_priority(self) -> int:
         # While a failback gate fails (e.g. our Redis is not in sync), time our timers as the
         # lowest priority: if the master goes away while another backup is ready, that backup's
-        # timer fires first and we do not win the election with stale data.
+        # timer fires first and we do not win the election with stale data. The same while a
+        # sync group partner is in FAULT: the peer group must win.
+        if self.group_yield:
+            return 1
         return self.priority if self.gate_ok or self.gate_forced else 1
 
     @property
@@ -167,10 +190,14 @@ class Instance:
 
     # ---- receive path (hot: no allocation on the common "reset the timer" path) ----------
 
-    def on_advert(self, adv: Advert, src: str, ttl: int, multicast: bool, now: float) -> list:
+    def on_advert(self, adv: Advert, src: str, ttl: int, multicast: bool, now: float,
+                  path: int = MAIN) -> list:
+        """An advert from the VIP's segment (path 0) or from heartbeat path ``path``."""
         p = self.params
         self.count("adverts_received")
-        if multicast and ttl != 255:
+        # A heartbeat path is a direct link: TTL 255 is required there as for multicast, so an
+        # advert from beyond a router cannot reset our timer.
+        if (multicast or path) and ttl != 255:
             return self._discard(Reason.TTL)
         if adv.version != p.version:
             return self._discard(Reason.BAD_VERSION)
@@ -182,12 +209,19 @@ class Instance:
                 return self._discard(Reason.AUTH)
             if adv.adver_int_cs != p.adver_int_cs:
                 return self._discard(Reason.INTERVAL_MISMATCH)
-        if self._peers and src not in self._peers:
+        if path:
+            if self.paths is None or not self.paths.is_peer(path, src):
+                return self._discard(Reason.NOT_PEER)       # each path has its own peer list
+        elif self._peers and src not in self._peers:
             return self._discard(Reason.NOT_PEER)
         if src == p.local_addr:
             self.count("own_advert")
             return []
         actions: list = []
+        origin = None
+        if self.paths is not None:
+            src, origin = self.paths.heard(path, src, adv.priority, now, self.master_down_interval,
+                                           actions)
         if adv.addresses != p.vips and frozenset(adv.addresses) != self._vip_set:
             self.count("vip_mismatch")
             if adv.addresses != self._last_vip_mismatch:
@@ -197,7 +231,7 @@ class Instance:
         if self.state is State.BACKUP:
             return self._backup_rx(adv, src, now, actions)
         if self.state is State.MASTER:
-            return self._master_rx(adv, src, now, actions)
+            return self._master_rx(adv, src, now, actions, origin)
         return actions    # INIT / FAULT: adverts are not acted on
 
     def _backup_rx(self, adv: Advert, src: str, now: float, actions: list) -> list:
@@ -220,6 +254,7 @@ class Instance:
             self.master_ip = src
             self.master_priority = adv.priority
             self._down_deadline = now + self.master_down_interval
+            self.wants_master = False
             if adv.priority < self.priority:
                 actions += self._note_pending(now)
             return actions
@@ -227,7 +262,8 @@ class Instance:
         self.count("lower_priority_ignored")
         return actions
 
-    def _master_rx(self, adv: Advert, src: str, now: float, actions: list) -> list:
+    def _master_rx(self, adv: Advert, src: str, now: float, actions: list,
+                   origin: PathOrigin | None = None) -> list:
         if adv.priority == 0:
             # RFC 5798 6.4.3: answer at once so the leaving router's backups see a master.
             self._adver_deadline = now + self.params.adver_int_cs / 100.0
@@ -235,7 +271,7 @@ class Instance:
             self.count("adverts_sent")
             return actions
         if adv.priority > self.priority or (
-                adv.priority == self.priority and _addr_int(src) > self._local_int):
+                adv.priority == self.priority and self._higher_address(src, origin)):
             if self.params.version == 3:
                 self.master_adver_int_cs = adv.adver_int_cs
             self._adver_deadline = None
@@ -283,6 +319,7 @@ class Instance:
 
     def _become_master(self, now: float, reason: str) -> list:
         prev = self.state
+        self.wants_master = False
         self.master_ip = self.params.local_addr
         self.master_priority = self.priority
         self.failback_pending = False
@@ -333,6 +370,16 @@ class Instance:
         if not faults and self.state is State.FAULT:
             return self._enter_backup_or_owner(now, "fault cleared: " + ", ".join(sorted(was)))
         return []
+
+    def _source_changed(self, address: str) -> list:
+        old = self.params.local_addr
+        if address == old:
+            return []
+        self.params = replace(self.params, local_addr=address)
+        self._local_int = _addr_int(address)
+        if self.state is State.MASTER:
+            self.master_ip = address
+        return [Log("info", f"source address {old or 'none'} -> {address or 'none'}")]
 
     def _priority_changed(self, priority: int, now: float) -> list:
         if self.params.priority == OWNER_PRIORITY or priority == self.priority:
@@ -390,6 +437,27 @@ class Instance:
                                    else now + self.master_down_interval)
         return [Log("info", "undrained")]
 
+    def _group_command(self, command: str, reason: str, now: float) -> list:
+        if command == "promote":
+            if self.state is State.BACKUP and not self.drained:
+                return self._become_master(now, reason)
+            return []
+        if command == "demote":
+            if self.state is not State.MASTER:
+                return []
+            actions = [self._set_state(State.BACKUP, reason, now)] + self._leave_master()
+            self.master_ip = self.master_priority = None
+            self._down_deadline = now + self.master_down_interval
+            return actions + [Notify("BACKUP", "MASTER")]
+        if command in ("yield", "unyield"):
+            self.group_yield = command == "yield"
+            actions = [Log("info", reason + ("; yielding" if self.group_yield else
+                                             "; not yielding"))]
+            if self.group_yield and self.state is State.MASTER:
+                actions += self._group_command("demote", reason, now)
+            return actions
+        raise ValueError(f"unknown group command {command!r}")
+
     def _end_handover(self, why: str) -> list:
         self._handover_deadline = None
         return [RemoveVips(), Log("info", f"drain: VIPs removed ({why})")]
@@ -397,9 +465,18 @@ class Instance:
     # ---- helpers ------------------------------------------------------------------------
 
     def _can_preempt(self, now: float) -> bool:
+        if self.group_yield:
+            return False    # a partner is in FAULT: the peer group keeps the role
         return policy.may_preempt(self.params.failback, now, self.preempt_until,
                                   self.failback_approved, self.drained,
                                   self.gate_ok or self.gate_forced)
+
+    def _higher_address(self, src: str, origin: PathOrigin | None) -> bool:
+        """RFC 5798 6.4.3 tie-break: the sender's primary address is higher than ours. A heartbeat
+        sender without a known VIP-segment address compares on the path both routers share."""
+        if origin is None:
+            return _addr_int(src) > self._local_int
+        return _addr_int(origin.peer) > _addr_int(origin.own)
 
     def _master_is_lower(self) -> bool:
         return self.master_priority is not None and self.master_priority < self.priority
@@ -424,6 +501,7 @@ class Instance:
         old = self.state
         self.state = new
         self.since = now
+        self.wants_master = False
         if new is not State.BACKUP:
             self.failback_pending = False
         self.history.append((now, str(old), str(new), reason))
@@ -437,10 +515,3 @@ class Instance:
     def count(self, key: str) -> None:
         """A status counter; the driver counts its own events (send errors...) here too."""
         self.counters[key] = self.counters.get(key, 0) + 1
-
-
-def _addr_int(addr: str) -> int:
-    try:
-        return int(ipaddress.ip_address(addr))
-    except ValueError:
-        return 0
