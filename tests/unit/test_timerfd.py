@@ -56,8 +56,9 @@ def test_fires_on_time_and_rearms():
             delay = (5 + i) / 1000 + 0.0001           # 5.1 ms, 6.1 ms, ...
             when = time.monotonic() + delay
             t.set(when)
-            assert select.select([t], [], [], 0.001)[0] == []      # not before its time
             assert select.select([t], [], [], delay + 1.0)[0] == [t]
+            # not before its time: lateness >= 0 below (a fixed "not yet" probe would race a
+            # descheduled test process on a loaded machine)
             lates.append(time.monotonic() - when)
             t.clear()
         assert all(late >= 0 for late in lates)
