@@ -130,7 +130,7 @@ EVENTS = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.sampled_from(["auto", "semi-auto", "none"]), st.sampled_from([50, 100, 150, 255]),
        st.sampled_from([0.0, 0.5, 2.0]), st.booleans(), st.sampled_from([(VIP,), (VIP, VIP2)]),
        st.lists(st.tuples(EVENTS, st.floats(0, 4)), max_size=40))

@@ -1,9 +1,8 @@
 """The driver's timerfd fires at the armed monotonic time, not rounded up to a millisecond.
 
 Two views: the kernel's own record of the armed time (timerfd_gettime, exact and immune to load),
-and wake-ups measured against the clock. The delays end 0.1 ms past a whole millisecond, so a
-timer rounded up to the millisecond (what asyncio's epoll timeout does) is late by 0.9 ms on
-every trial; the smallest lateness over the trials is what a loaded machine cannot inflate.
+and wake-ups measured against the clock (a timer rounded up to the millisecond, what asyncio's epoll
+timeout does, can never be seen on time).
 """
 import ctypes
 import select
@@ -49,24 +48,27 @@ def test_kernel_holds_the_armed_time_to_the_microsecond():
 
 
 def test_fires_on_time_and_rearms():
+    """Each trial's delay ends 0.1 ms past a whole millisecond. A timer rounded up to the
+    millisecond is >= 0.9 ms late on every trial; the real one is ~0.1 ms late when the process
+    is scheduled at once. On a loaded machine most trials are late for other reasons, so trials go
+    on (up to 60) until one shows the timer on time: with rounding none ever can."""
     t = TimerFd()
     try:
         lates = []
-        for i in range(12):
-            delay = (5 + i) / 1000 + 0.0001           # 5.1 ms, 6.1 ms, ...
+        for i in range(60):
+            delay = (5 + i % 12) / 1000 + 0.0001           # 5.1 ms, 6.1 ms, ...
             when = time.monotonic() + delay
             t.set(when)
             assert select.select([t], [], [], delay + 1.0)[0] == [t]
-            # not before its time: lateness >= 0 below (a fixed "not yet" probe would race a
-            # descheduled test process on a loaded machine)
             lates.append(time.monotonic() - when)
             t.clear()
+            if lates[-1] < 0.0005:
+                break
+        # never before its time (a fixed "not yet" probe would race a descheduled test process)
         assert all(late >= 0 for late in lates)
-        print(f"\ntimerfd lateness: min {min(lates) * 1e3:.3f} ms,"
-              f" median {statistics.median(lates) * 1e3:.3f} ms, max {max(lates) * 1e3:.3f} ms")
-        # millisecond rounding makes every trial >= 0.9 ms late; the unrounded timer is ~0.1 ms
+        print(f"\ntimerfd lateness over {len(lates)} trials: min {min(lates) * 1e3:.3f} ms,"
+              f" median {statistics.median(lates) * 1e3:.3f} ms")
         assert min(lates) < 0.0005, lates
-        assert statistics.median(lates) < 0.02, lates   # generous: a loaded machine may be slow
         t.set(time.monotonic() - 1)             # a time in the past fires at once
         assert select.select([t], [], [], 0.5)[0] == [t]
         t.clear()
