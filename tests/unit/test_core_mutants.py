@@ -9,12 +9,17 @@ scenario tests for branches no earlier test told apart (boundaries, operator-fac
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from scapy.utils import checksum as scapy_checksum
+
 from vipd.core.events import (
     AddVips, AdvertReceived, Announce, DrainChanged, FailbackApproved, FaultChanged, GateChanged,
-    Log, Notify, PriorityChanged, RemoveVips, SendAdvert, Shutdown, Startup, State, Transition,
+    Log, Notify, PriorityChanged, RemoveVips, SendAdvert, Shutdown, SourceAddressChanged, Startup,
+    State, Transition,
 )
 from vipd.core.instance import Instance, RouterParams
-from vipd.core.packet import Advert, MalformedPacket, Reason, split_ipv4
+from vipd.core.packet import (
+    Advert, MalformedPacket, Reason, decode, encode, password_bytes, split_ipv4,
+)
 
 VIP = "198.51.100.100"
 VIP2 = "198.51.100.101"
@@ -436,3 +441,42 @@ def test_history_keeps_the_last_twenty_transitions():
         a.step(FaultChanged(frozenset({"eth0"})), 1.0 + i)
         a.step(FaultChanged(frozenset()), 1.5 + i)
     assert len(a.inst.history) == 20 and a.inst.history[-1][0] == 15.5
+
+
+def test_source_address_changes_are_logged_with_none_for_no_address():
+    inst = Instance("web", params())
+    assert inst.handle(SourceAddressChanged(""), 0.0) == [
+        Log("info", f"source address {ME} -> none")]
+    assert inst.handle(SourceAddressChanged(ME), 1.0) == [
+        Log("info", f"source address none -> {ME}")]
+    assert inst.handle(SourceAddressChanged(ME), 2.0) == []
+
+
+def test_codec_messages_name_the_value():
+    with pytest.raises(ValueError, match=r"^family must be 4 or 6, not 5$"):
+        decode(bytes(8), ME, "224.0.0.18", 5)
+    bad_type = bytearray(encode(adv(100), ME, "224.0.0.18"))
+    bad_type[0] = 0x32
+    with pytest.raises(MalformedPacket) as e:
+        decode(bytes(bad_type), ME, "224.0.0.18")
+    assert e.value.detail == "type 2, expected 1"
+    with pytest.raises(ValueError, match=r"^empty VRRP password: use auth type 0"):
+        password_bytes("")
+
+
+@pytest.mark.parametrize("src,dst", [("255.255.255.254", "255.255.255.255"),
+                                     ("198.51.100.5", "224.0.0.18"),
+                                     ("fe80::ffff:ffff:ffff:fffe", "ff02::12")])
+def test_pseudo_header_checksum_matches_an_independent_sum(src, dst):
+    """Addresses whose pseudo-header sum wraps past 0xFFFF, against scapy's checksum."""
+    import ipaddress
+    import struct
+    family = ipaddress.ip_address(src).version
+    advert = adv(200, addrs=(VIP,) if family == 4 else ("2001:db8::1",), family=family)
+    payload = encode(advert, src, dst, "pseudo-header")
+    zeroed = payload[:6] + b"\0\0" + payload[8:]
+    addrs = ipaddress.ip_address(src).packed + ipaddress.ip_address(dst).packed
+    pseudo = addrs + (struct.pack("!xBH", 112, len(payload)) if family == 4
+                      else struct.pack("!I3xB", len(payload), 112))
+    assert struct.unpack("!H", payload[6:8])[0] == scapy_checksum(pseudo + zeroed)
+    assert decode(payload, src, dst, family).checksum_mode == "pseudo-header"
