@@ -13,7 +13,7 @@ from scapy.utils import checksum as scapy_checksum
 
 from vipd.core.events import (
     AddVips, AdvertReceived, Announce, DrainChanged, FailbackApproved, FaultChanged, GateChanged,
-    Log, Notify, PriorityChanged, RemoveVips, SendAdvert, Shutdown, SourceAddressChanged, Startup,
+    GroupCommand, Log, Notify, PriorityChanged, RemoveVips, SendAdvert, Shutdown, SourceAddressChanged, Startup,
     State, Transition,
 )
 from vipd.core.instance import Instance, RouterParams
@@ -132,16 +132,19 @@ EVENTS = st.one_of(
     st.builds(GateChanged, st.booleans()),
     st.builds(DrainChanged, st.booleans()),
     st.just("timer"), st.just("timer"), st.just("restart"),
+    st.builds(lambda c: GroupCommand(c, f"sync group edge: {c}"),
+              st.sampled_from(["promote", "demote", "yield", "unyield"])),
 )
 
 
 @settings(max_examples=150, deadline=None)
 @given(st.sampled_from(["auto", "semi-auto", "none"]), st.sampled_from([50, 100, 150, 255]),
        st.sampled_from([0.0, 0.5, 2.0]), st.booleans(), st.sampled_from([(VIP,), (VIP, VIP2)]),
-       st.lists(st.tuples(EVENTS, st.floats(0, 4)), max_size=40))
-def test_random_sequences_pass_the_audit(failback, priority, preempt_delay, gated, vips, steps):
+       st.booleans(), st.lists(st.tuples(EVENTS, st.floats(0, 4)), max_size=40))
+def test_random_sequences_pass_the_audit(failback, priority, preempt_delay, gated, vips, synced,
+                                         steps):
     a = Audited(failback=failback, priority=priority, preempt_delay=preempt_delay, gated=gated,
-                vips=vips, adver_int_cs=100)
+                vips=vips, adver_int_cs=100, synced=synced)
     a.step(Startup(), 0.0)
     now = 0.0
     for event, dt in steps:
@@ -462,6 +465,17 @@ def test_codec_messages_name_the_value():
     assert e.value.detail == "type 2, expected 1"
     with pytest.raises(ValueError, match=r"^empty VRRP password: use auth type 0"):
         password_bytes("")
+    zero = bytearray(encode(adv(100), ME, "224.0.0.18"))
+    zero[3] = 0
+    v2 = Advert(2, 51, 100, 100, (VIP, VIP2), 4, 1, password_bytes("s3cret"))
+    for payload, detail in [
+            (bytes(zero), "address count is 0"),
+            (encode(adv(100), ME, "224.0.0.18")[:10], "10 bytes, a header with 1 IPv4 address is 12"),
+            (encode(v2, ME, "224.0.0.18")[:20],
+             "20 bytes, a header with 2 IPv4 addresses and auth data is 24")]:
+        with pytest.raises(MalformedPacket) as e:
+            decode(payload, ME, "224.0.0.18")
+        assert e.value.detail == detail
 
 
 @pytest.mark.parametrize("src,dst", [("255.255.255.254", "255.255.255.255"),
@@ -480,3 +494,26 @@ def test_pseudo_header_checksum_matches_an_independent_sum(src, dst):
                       else struct.pack("!I3xB", len(payload), 112))
     assert struct.unpack("!H", payload[6:8])[0] == scapy_checksum(pseudo + zeroed)
     assert decode(payload, src, dst, family).checksum_mode == "pseudo-header"
+
+
+def test_sync_group_commands():
+    a = Audited(synced=True)
+    a.step(Startup(), 0.0)
+    assert logs(a.step("timer", a.inst.next_deadline())) == [
+        ("info", "master down timer expired: ready for MASTER, waiting for the sync group")]
+    assert a.inst.state is State.BACKUP
+    acts = a.step(GroupCommand("promote", "sync group edge: all ready"), 4.0)
+    assert acts[0] == Transition(State.BACKUP, State.MASTER, "sync group edge: all ready")
+    assert a.step(GroupCommand("promote", "again"), 4.5) == []
+    acts = a.step(GroupCommand("yield", "sync group edge: inside in FAULT"), 5.0)
+    assert acts == [Log("info", "sync group edge: inside in FAULT; yielding"),
+                    Transition(State.MASTER, State.BACKUP, "sync group edge: inside in FAULT"),
+                    SendAdvert(0), RemoveVips(), Notify("BACKUP", "MASTER")]
+    assert a.inst.master_ip is None and a.inst.next_deadline() == 5.0 + a.inst.master_down_interval
+    assert a.step(GroupCommand("demote", "x"), 5.5) == []          # not master: nothing
+    assert a.step(GroupCommand("unyield", "sync group edge: inside back"), 6.0) == [
+        Log("info", "sync group edge: inside back; not yielding")]
+    a.step(DrainChanged(True), 6.5)
+    assert a.step(GroupCommand("promote", "all ready"), 7.0) == []   # drained: never
+    with pytest.raises(ValueError, match=r"^unknown group command 'fly'$"):
+        a.inst.handle(GroupCommand("fly", "x"), 8.0)
