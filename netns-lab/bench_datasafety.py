@@ -114,6 +114,22 @@ def keepalived_partition(pair) -> str:
     return pair.lab.holder(ds.VIP4)[0]
 
 
+def guard_bound(interval: float) -> float:
+    """Seconds from cutting h1 off from h2 (both still reach the client) to the last write that
+    h1's Redis answered OK, for a writer aimed straight at h1 (not the VIP): the write guard."""
+    with Lab(hosts=2) as lab:
+        pair = ds.Pair(lab, interval)
+        pair.writer.proc.stop()
+        direct = ds.Writer(lab, target=ds.H1)
+        assert lab.wait_for(lambda: len(direct.acked()) >= 50, timeout=10)
+        t = pair.at_phase(random.random())
+        lab.isolate("h1", "h2")
+        assert lab.wait_for(lambda: direct.errors().get("NOREPLICAS", 0) >= 5, timeout=15), \
+            direct.records()[-3:]
+        last_ok = max(r.t for r in direct.records() if r.res == "ok")
+        return last_ok - t
+
+
 def trial(fault, interval: float, pair_class=ds.Pair) -> dict:
     with Lab(hosts=2) as lab:
         pair = pair_class(lab, interval)
@@ -135,7 +151,11 @@ def main() -> None:
     ap.add_argument("--interval", type=float, default=1.0, help="advert interval (s)")
     ap.add_argument("--scenarios", nargs="+", choices=list(SCENARIOS) + ["keepalived-partition"],
                     default=list(SCENARIOS) + ["keepalived-partition"])
+    ap.add_argument("--guard-trials", type=int, default=3)
     args = ap.parse_args()
+    bounds = [guard_bound(args.interval) for _ in range(args.guard_trials)]
+    print(f"write guard: h1's last OK {', '.join(f'{b:.2f}' for b in bounds)} s after it was"
+          f" cut off from h2 (min-replicas-max-lag 2)", flush=True)
     rows = []
     for key in args.scenarios:
         what, fault = SCENARIOS.get(key) or (
