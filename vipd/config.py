@@ -291,12 +291,6 @@ def _notify(raw: Any) -> NotifyConfig:
     return t.build()
 
 
-def _boolean(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise _Bad(f"must be true or false, got {_show(value)}")
-    return value
-
-
 def _host_port(default_port: int | None) -> Callable[[Any], str]:
     """"host:port" ("[v6]:port" for IPv6); the port may be left out where there is a default."""
     want = '"HOST:PORT"' if default_port is None else f'"HOST" or "HOST:PORT" (default port {default_port})'
