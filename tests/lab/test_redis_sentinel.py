@@ -1,5 +1,5 @@
 """Sentinel mode (etc/redis-sentinel) on three lab hosts, each with redis-server, Debian's
-redis-sentinel (quorum 2, short down-after-milliseconds) and vipd with the example config: the
+redis-sentinel (quorum 2, down-after-milliseconds 2000, the example's) and vipd with the example config: the
 VIP follows the primary Sentinel elects, and vipd changes no Redis role itself.
 
 One scenario, in the order an operator meets it (each phase needs the state the last one left):
@@ -22,7 +22,6 @@ from redispair import Writer, cli, rinfo
 ETC = REPO / "etc" / "redis-sentinel"
 ADDR = {"h1": "198.51.100.1", "h2": "198.51.100.2", "h3": "198.51.100.3"}
 HOST_OF = {ip: h for h, ip in ADDR.items()}
-DOWN_AFTER_MS = 500
 SWITCH = re.compile(r"(\d+ \w+ \d+ [\d:.]+) # \+switch-master mymaster (\S+) \d+ (\S+) \d+")
 MASTER = re.compile(r"^(\S+ \S+) vipd INFO \[redis\] \w+ -> MASTER")
 
@@ -45,10 +44,9 @@ def start_redis(lab, h):
 def start_sentinel(lab, h):
     d = lab.workdir / h / "sentinel"
     d.mkdir(parents=True, exist_ok=True)
+    # as in the example: 2 s (500 ms and 1 s made Sentinel fail over spuriously, more than once,
+    # on this loaded 2-core machine, where a process can wait that long for a CPU)
     text = (ETC / "sentinel.conf").read_text()
-    text, n = re.subn(r"down-after-milliseconds mymaster \d+",
-                      f"down-after-milliseconds mymaster {DOWN_AFTER_MS}", text)
-    assert n == 1
     conf = lab.write(f"{h}/sentinel/sentinel.conf", text + f'dir {d}\nlogfile ""\n')
     proc = lab.spawn(h, ["redis-sentinel", conf], name="sentinel")
     assert lab.wait_for(lambda: "+monitor master mymaster" in proc.output(), timeout=10), \
