@@ -19,10 +19,12 @@ from vipd.control import ControlServer
 from vipd.core import packet
 from vipd.core.events import (
     AddVips, Announce, DrainChanged, FailbackApproved, FaultChanged, GateChanged, Log, Notify,
-    PriorityChanged, RemoveVips, SendAdvert, Shutdown, Startup, State, Transition,
+    PriorityChanged, RemoveVips, SendAdvert, Shutdown, SourceAddressChanged, Startup, State,
+    Transition,
 )
 from vipd.core.tracking import effective_priority, track_file_effect, tracked_applies
 from vipd import holdings
+from vipd.net import vmac
 from vipd.checks import CheckRunner
 from vipd.groups import GroupRunner
 from vipd.heartbeat import Heartbeats
@@ -34,6 +36,7 @@ from vipd.net.timerfd import TimerFd
 from vipd.observe import Observer
 from vipd.runtime import Runtime
 from vipd.scriptsec import load_checked
+from vipd.sdnotify import Notifier
 from vipd.trackfiles import FileTracker
 
 log = logging.getLogger("vipd")
@@ -52,6 +55,8 @@ class Daemon:
         self._tfd: TimerFd | None = None
         self._armed_at: float | None = None
         self._stop = asyncio.Event()
+        self.sd = Notifier()
+        self._status_pending = False
         self.checks: dict[str, CheckRunner] = {}
         self.observer = Observer()      # metrics and `vipd events` see the driver through it
         self._metrics = None
@@ -64,7 +69,7 @@ class Daemon:
         self.loop = asyncio.get_running_loop()
         self._tfd = TimerFd()
         self.loop.add_reader(self._tfd.fileno(), self._on_timer)
-        self.ifaces = InterfaceRegistry(self.loop, self._on_readable, self._on_link)
+        self.ifaces = InterfaceRegistry(self.loop, self._on_readable, self._on_iface_change)
         self.nl = self.ifaces.nl
         self.heartbeats = Heartbeats(self.loop, self._apply, self._rx_error)
         self.control = ControlServer(self.config.global_.socket, self._control, self.observer)
@@ -84,8 +89,12 @@ class Daemon:
             self._add_instance(cfg)
         log.info("vipd running: router_id %s, %d instance(s), control socket %s",
                  self.config.global_.router_id, len(self.runtimes), self.config.global_.socket)
+        self.sd.ready(self.summary())     # every instance has its sockets and a first state
+        if self.sd.watchdog_interval:
+            self._watchdog()
         await self._stop.wait()
         log.info("stopping")
+        self.sd.stopping()
         for name in list(self.runtimes):
             self._remove_instance(name)
         await asyncio.gather(*(c.stop() for c in self.checks.values()))
@@ -99,19 +108,49 @@ class Daemon:
         self.loop.remove_reader(self._tfd.fileno())
         self._tfd.close()
         self.ifaces.close()
+        self.sd.close()
         log.info("stopped")
         return 0
+
+    # ---- systemd ------------------------------------------------------------------------
+
+    def _watchdog(self) -> None:
+        """WATCHDOG=1 from the event loop itself: a stuck loop stops pinging and is restarted."""
+        self.sd.watchdog()
+        self.loop.call_later(self.sd.watchdog_interval, self._watchdog)
+
+    def summary(self) -> str:
+        """One line for systemctl status: how many instances are in each state."""
+        counts: dict[str, int] = {}
+        for rt in self.runtimes.values():
+            counts[str(rt.core.state)] = counts.get(str(rt.core.state), 0) + 1
+        states = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"
+        return f"{len(self.runtimes)} instance(s): {states}"
+
+    def _status_changed(self) -> None:
+        # Once per loop turn, however many instances moved in it (200 at start-up).
+        if self.sd.enabled and not self._status_pending:
+            self._status_pending = True
+            self.loop.call_soon(self._send_status)
+
+    def _send_status(self) -> None:
+        self._status_pending = False
+        self.sd.status(self.summary())
 
     def _remove_leftover_vips(self, cfgs) -> None:
         """A crashed run may have left VIPs on interfaces: nobody is announcing them now."""
         for cfg in cfgs:
             holdings.remove(self.nl, cfg, leftovers=True)
+            if cfg.use_vmac and vmac.remove_leftover(cfg.vmac_name):
+                log.warning("[%s] removed leftover VMAC interface %s", cfg.name, cfg.vmac_name)
 
     def _add_instance(self, cfg: configmod.InstanceConfig) -> None:
         now = self.loop.time()
         rt = Runtime(cfg, self.ifaces.source_address(cfg) or "", now,
                      synced=self.config.sync_group_of(cfg.name) is not None)
         self.runtimes[cfg.name] = rt
+        if cfg.use_vmac:
+            self._add_vmac(rt)
         self.ifaces.attach(rt)
         self._hooks[cfg.name] = HookQueue(cfg.name, cfg.notify.timeout,
                                           self.config.global_.script_user)
@@ -138,6 +177,18 @@ class Daemon:
                 runner.on_result = self.observer.check
                 runner.start()
 
+    def _add_vmac(self, rt: Runtime) -> None:
+        """The VMAC interface: VIPs live on it, adverts and GARPs leave from it."""
+        v = vmac.Vmac(rt.cfg.vmac_name, rt.cfg.interface, rt.cfg.vrid)
+        try:
+            v.create()
+        except OSError as e:
+            v.remove()
+            log.error("[%s] cannot create VMAC interface %s: %s", rt.name, v.name, e)
+            return
+        rt.vmac = v
+        rt.vrrp_ifname = v.name       # its VRRP socket: see vipd/net/vmac.py
+
     def _sync_groups(self) -> None:
         """Keep the runners of unchanged sync groups (their state and hook queue), make new ones
         for new or changed groups."""
@@ -160,14 +211,18 @@ class Daemon:
         if rt.cfg.heartbeat:
             self.heartbeats.remove(rt)
         self.ifaces.detach(rt)
+        if rt.vmac is not None:
+            rt.vmac.remove()
 
     def reload(self) -> dict:
         """SIGHUP: validate first; a bad config changes nothing. Unchanged instances keep state."""
         path = self.config.path
+        self.sd.reloading()
         try:
             new = load_checked(path)
         except configmod.ConfigError as e:
             log.error("reload rejected, running config kept:\n%s", e)
+            self.sd.ready(self.summary())
             return {"ok": False, "error": str(e)}
         added, removed, changed, unchanged = configmod.diff_instances(self.config, new)
         for name in sorted(removed | changed):
@@ -180,6 +235,7 @@ class Daemon:
             self._add_instance(new.instance(name))
         log.info("reloaded %s: %d added, %d removed, %d changed, %d unchanged", path,
                  len(added), len(removed), len(changed), len(unchanged))
+        self.sd.ready(self.summary())
         return {"ok": True, "added": sorted(added), "removed": sorted(removed),
                 "changed": sorted(changed), "unchanged": sorted(unchanged)}
 
@@ -254,11 +310,46 @@ class Daemon:
 
     # ---- links and faults ---------------------------------------------------------------
 
-    def _on_link(self, ifname: str, up: bool) -> None:
+    def _on_iface_change(self, ifname: str) -> None:
+        """An interface appeared, went, was replaced, or changed link state or addresses."""
+        self.heartbeats.link_changed(ifname, self.ifaces.link_up(ifname))
         for rt in list(self.runtimes.values()):
+            devs = {holdings.dev_of(rt.cfg, h) for h in rt.cfg.held}
+            if ifname in devs:
+                rt.frames = None          # re-created with another MAC: GARP/NA built again
+            if ifname == rt.cfg.interface:
+                self._follow_source(rt)
             if ifname == rt.cfg.interface or any(
                     t.name == ifname for t in rt.cfg.track_interfaces):
                 self._refresh_faults(rt)
+            if ifname in devs and rt.vips_on and rt.core.state is State.MASTER:
+                self._restore_vips(rt, ifname)
+
+    def _follow_source(self, rt: Runtime) -> None:
+        """A new primary / link-local address (or none) is what adverts are sent from."""
+        local = self.ifaces.source_address(rt.cfg) or ""
+        if local != rt.local_addr:
+            rt.set_local_addr(local)      # adverts are encoded again from the new source
+            self._apply(rt, rt.core.handle(SourceAddressChanged(local), self.loop.time()))
+
+    def _restore_vips(self, rt: Runtime, dev: str) -> None:
+        """A VIP deleted by someone else (`ip addr flush`, a network manager) while we are master
+        is put back at once and announced: clients would otherwise lose it until a failover."""
+        # (scoped addresses are added by iproute2 with their scope; they are not checked here)
+        gone = [h for h in rt.cfg.held if holdings.dev_of(rt.cfg, h) == dev
+                and not h.scope and not self.ifaces.has_address(dev, str(h.address.ip))]
+        if not gone or not self.ifaces.exists(dev):
+            return
+        seen = ", ".join(f"{a.address}/{a.prefixlen}" for a in self.ifaces.get(dev).addrs)
+        for h in gone:
+            log.warning("[%s] VIP %s was removed from %s by another program while MASTER (%s"
+                        " has: %s); putting it back", rt.name, h.address, dev, dev, seen or "none")
+            try:
+                self.nl.add_vip(dev, h.address, h.label)
+                rt.core.count("vip_restored")
+            except OSError as e:
+                log.error("[%s] cannot put VIP %s back on %s: %s", rt.name, h.address, dev, e)
+        self._announce(rt, 1, rt.became_master)     # one round; the refresh timer runs on
 
     def _on_file_change(self, path: str) -> None:
         for rt in list(self.runtimes.values()):
@@ -279,7 +370,9 @@ class Daemon:
         for name, weight, reverse in items:
             if tracked_applies(self.ifaces.link_up(name), reverse):
                 if weight == 0:
-                    faults.add(f"link {name} {'up (reverse)' if reverse else 'down'}")
+                    faults.add(f"link {name} up (reverse)" if reverse
+                               else f"link {name} down" if self.ifaces.exists(name)
+                               else f"interface {name} missing")
                 else:
                     weights.append(weight)
         for t in rt.cfg.track_checks:
@@ -297,7 +390,7 @@ class Daemon:
                 faults.add(f"track file {f.path} = {value}")
             elif effect:
                 weights.append(effect)
-        if not rt.local_addr:
+        if not rt.local_addr and self.ifaces.exists(rt.cfg.interface):
             faults.add(f"no source address on {rt.cfg.interface}")
         return faults, weights
 
@@ -344,6 +437,7 @@ class Daemon:
                     self.heartbeats.send(rt, a.priority)
             elif t is Transition:
                 log.info("[%s] %s -> %s (%s)", rt.name, a.old, a.new, a.reason)
+                self._status_changed()
                 self.observer.transition(rt.name, rt.cfg.vrid, str(a.old), str(a.new), a.reason)
             elif t is AddVips or t is Announce:
                 if deferred is not None:
@@ -390,7 +484,7 @@ class Daemon:
             self._announce(rt, rt.cfg.garp_repeat)
 
     def _send(self, rt: Runtime, priority: int) -> None:
-        sock = self.ifaces.socket(rt.cfg.interface, rt.cfg.family)
+        sock = self.ifaces.socket(rt.vrrp_ifname, rt.cfg.family)
         if sock is None:
             return
         for payload, dst in rt.adverts(priority):

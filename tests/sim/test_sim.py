@@ -67,9 +67,12 @@ class Lan:
             if t_pkt <= t_timer:
                 _, _, j, advert, src = heapq.heappop(self.queue)
                 if j not in self.down:
-                    self._apply(j, self.routers[j].handle(AdvertReceived(advert, src, 255, True), t))
+                    self._deliver(j, advert, src, t)
             else:
                 self._apply(i_timer, self.routers[i_timer].handle_timer(t))
+
+    def _deliver(self, j, advert, src, t):
+        self._apply(j, self.routers[j].handle(AdvertReceived(advert, src, 255, True), t))
 
     def crash(self, i):
         self.down.add(i)

@@ -7,13 +7,14 @@ Semantics (VRID ownership, TTL, auth, interval, peers) are checked here; syntax 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from vipd.core import policy
 from vipd.core.events import (
     AddVips, AdvertReceived, Announce, DrainChanged, FailbackApproved, FaultChanged, GateChanged,
     GroupCommand, Log, Notify,
-    PriorityChanged, RemoveVips, SendAdvert, Shutdown, Startup, State, Transition,
+    PriorityChanged, RemoveVips, SendAdvert, Shutdown, SourceAddressChanged, Startup, State,
+    Transition,
 )
 from vipd.core.packet import Advert, Reason
 from vipd.core.paths import MAIN, HeartbeatPath, PathBook, PathOrigin, addr_int as _addr_int
@@ -105,6 +106,8 @@ class Instance:
             return self._gate_changed(event.ok, now)
         if isinstance(event, DrainChanged):
             return self._drain(event.drained, now)
+        if isinstance(event, SourceAddressChanged):
+            return self._source_changed(event.address)
         if isinstance(event, GroupCommand):
             return self._group_command(event.command, event.reason, now)
         raise UnexpectedEvent(self.state, event)
@@ -367,6 +370,16 @@ class Instance:
         if not faults and self.state is State.FAULT:
             return self._enter_backup_or_owner(now, "fault cleared: " + ", ".join(sorted(was)))
         return []
+
+    def _source_changed(self, address: str) -> list:
+        old = self.params.local_addr
+        if address == old:
+            return []
+        self.params = replace(self.params, local_addr=address)
+        self._local_int = _addr_int(address)
+        if self.state is State.MASTER:
+            self.master_ip = address
+        return [Log("info", f"source address {old or 'none'} -> {address or 'none'}")]
 
     def _priority_changed(self, priority: int, now: float) -> list:
         if self.params.priority == OWNER_PRIORITY or priority == self.priority:
