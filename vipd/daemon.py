@@ -196,6 +196,8 @@ class Daemon:
         self.groups = {g.name: old[g.name] if g.name in old and old[g.name].cfg == g
                        else GroupRunner(g, self.config.global_.script_user)
                        for g in self.config.sync_groups}
+        for runner in self.groups.values():       # group hook runs reach metrics and events too
+            runner.hooks.on_result = self.observer.hook
 
     def _group_step(self, rt: Runtime) -> None:
         group = self.config.sync_group_of(rt.name)
