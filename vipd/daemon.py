@@ -200,6 +200,7 @@ class Daemon:
                 runner.cfg = g
             else:
                 runner = GroupRunner(g, self.config.global_.script_user)
+            runner.hooks.on_result = self.observer.hook   # group hook runs reach metrics, events
             self.groups[g.name] = runner
 
     def _group_step(self, rt: Runtime) -> None:
