@@ -38,6 +38,8 @@ class Outcome:
 class Pair:
     """The pair started with the shipped configs, the writer running and acking."""
 
+    back_within = 15.0    # seconds the writer may need to be acked again once the roles settled
+
     def __init__(self, lab, interval: float):
         self.lab, self.interval = lab, interval
         self.redis = ShippedRedis(lab)
@@ -85,7 +87,7 @@ class Pair:
         assert lab.wait_for(lambda: linked_replica_of(lab, other, primary_ip), timeout=20), \
             rinfo(lab, other)
         t_back = time.monotonic()
-        assert lab.wait_for(lambda: len(w.acked(since=t_back)) >= 20, timeout=15), \
+        assert lab.wait_for(lambda: len(w.acked(since=t_back)) >= 20, timeout=self.back_within), \
             w.records()[-5:]
         w.proc.stop()
         assert lab.wait_for(lambda: in_step(lab, other, master), timeout=15)
