@@ -83,6 +83,21 @@ class NotifyConfig:
 
 
 @dataclass(frozen=True)
+class DataSourceConfig:
+    """The Redis whose data decides a split brain (docs/data-safety.md): ours at host:port, the
+    peer's at the advert's source address and peer_port."""
+    redis: tuple[str, int]
+    peer_port: int | None = None        # None: the same port as ours
+    password_env: str | None = None
+    password_file: str | None = None
+    timeout: float = 0.5                # per comparison (both INFOs together)
+
+    @property
+    def peer_redis_port(self) -> int:
+        return self.redis[1] if self.peer_port is None else self.peer_port
+
+
+@dataclass(frozen=True)
 class InstanceConfig:
     name: str
     interface: str
@@ -105,6 +120,7 @@ class InstanceConfig:
     garp_interval: float = 0.05
     garp_refresh: float = 0.0
     notify: NotifyConfig = NotifyConfig()
+    data_source: DataSourceConfig | None = None
 
     @property
     def adver_int_cs(self) -> int:
@@ -167,6 +183,33 @@ def _notify(raw: Any) -> NotifyConfig:
     for hook in ("master", "backup", "fault", "stop"):
         t.get(hook, _argv)
     t.get("timeout", _seconds(0, lo_open=True))
+    return t.build()
+
+
+def _host_port(value: Any) -> tuple[str, int]:
+    """\"127.0.0.1:6379\" or \"[2001:db8::1]:6379\": an address (not a name: no resolver on the
+    failover path) and a port."""
+    text = value if isinstance(value, str) else ""
+    host, sep, port = text.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        ipaddress.ip_address(host)
+        if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ValueError
+    except ValueError:
+        raise _Bad(f'must be "ADDRESS:PORT" like "127.0.0.1:6379", got {_show(value)}') from None
+    return host, int(port)
+
+
+def _data_source(raw: Any) -> DataSourceConfig:
+    t = _Table(raw, DataSourceConfig, 'an inline table like { redis = "127.0.0.1:6379" }')
+    t.get("redis", _host_port, _REQUIRED)
+    t.get("peer_port", _integer(1, 65535))
+    env = t.get("password_env", _string)
+    path = t.get("password_file", _abs_path)
+    t.get("timeout", _seconds(0.01, 5))
+    if env not in (None, _BAD) and path not in (None, _BAD):
+        t.problem("password_file", "give password_env or password_file, not both")
     return t.build()
 
 
@@ -257,6 +300,7 @@ def _instance(raw: Any, check_names: list[str] | None) -> _Table:
     t.get("garp_interval", _seconds(0, 10))
     t.get("garp_refresh", _garp_refresh)
     t.get("notify", _notify)
+    data = t.get("data_source", _data_source)
 
     if t.ok("version", "advert_interval"):
         if reason := _advert_interval_for(version, interval):
@@ -271,6 +315,12 @@ def _instance(raw: Any, check_names: list[str] | None) -> _Table:
     if checksum == "vrrp-only" and family == 6:
         t.problem("checksum", '"vrrp-only" applies to VRRPv3 over IPv4; '
                               "IPv6 always uses the pseudo-header")
+    if data not in (None, _BAD) and t.values.get("failback", "auto") == "auto" \
+            and not t.values.get("failback_gate"):
+        # After a data yield the stale host is a backup with the higher priority: auto would take
+        # the role straight back, before its Redis has caught up from the newer one.
+        t.problem("data_source", 'with failback = "auto" a failback_gate is needed (a check'
+                                 ' that passes once the local Redis is an in-sync replica)')
     if peers is not _BAD:
         t.values["unicast_peers"] = tuple(str(p) for p in peers)
     if src is not _BAD and src is not None:

@@ -17,16 +17,18 @@ from vipd import config as configmod
 from vipd.control import ControlServer
 from vipd.core import packet
 from vipd.core.events import (
-    AddVips, Announce, DrainChanged, FailbackApproved, FaultChanged, GateChanged, Log, Notify,
-    PriorityChanged, RemoveVips, SendAdvert, Shutdown, Startup, State, Transition,
+    AddVips, Announce, CompareData, DataCompared, DrainChanged, FailbackApproved, FaultChanged,
+    GateChanged, Log, Notify, PriorityChanged, PromotionRefused, RemoveVips, SendAdvert, Shutdown,
+    Startup, State, Transition,
 )
 from vipd.core.tracking import effective_priority
 from vipd.checks import CheckRunner
-from vipd.hooks import HookQueue
+from vipd.hooks import REFUSE_PROMOTION, HookQueue
 from vipd.net.announce import Announcer, ipv6_forwarding
 from vipd.net.netlink import LinkMonitor, Netlink
 from vipd.net.rawsock import VrrpSocket
 from vipd.net.timerfd import TimerFd
+from vipd.redisinfo import compare_inputs
 from vipd.runtime import Runtime
 from vipd.scriptsec import load_checked
 
@@ -51,6 +53,7 @@ class Daemon:
         self._armed_at: float | None = None
         self._stop = asyncio.Event()
         self.checks: dict[str, CheckRunner] = {}
+        self._tasks: set[asyncio.Task] = set()     # data comparisons in flight
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -344,6 +347,10 @@ class Daemon:
                 deferred = None
             elif t is Log:
                 getattr(log, a.level)("[%s] %s", rt.name, a.message)
+            elif t is CompareData:
+                task = self.loop.create_task(self._compare_data(rt, a.peer))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
         if deferred:
             for a in deferred:
                 self._vip_action(rt, a)
@@ -406,17 +413,35 @@ class Daemon:
         elif rt.cfg.garp_refresh > 0:
             self.loop.call_later(rt.cfg.garp_refresh, self._announce, rt, 1)
 
+    async def _compare_data(self, rt: Runtime, peer: str) -> None:
+        """INFO from our Redis and the peer's, on the loop; the core decides what it means."""
+        host = peer if rt.cfg.family == 4 or not peer.startswith("fe80:") \
+            else f"{peer}%{rt.cfg.interface}"
+        ours, theirs, errors = await compare_inputs(rt.cfg.data_source, host)
+        for why in errors:
+            log.warning("[%s] data comparison with %s: %s", rt.name, peer, why)
+        if self.runtimes.get(rt.name) is rt:
+            self._apply(rt, rt.core.handle(DataCompared(peer, ours, theirs), self.loop.time()))
+
     def _notify(self, rt: Runtime, a: Notify, deferred: list | None) -> None:
         argv = getattr(rt.cfg.notify, a.state.lower(), ())
         if not argv:
             return
         env = rt.hook_env(a.state, a.prev_state)
         held = tuple(deferred or ())
+        promotion = a.state == "MASTER" and not a.reassert
 
-        def on_done(_result) -> None:
+        def on_done(result) -> None:
+            if promotion and result is not None and result.returncode == REFUSE_PROMOTION:
+                # The hook refused (docs/data-safety.md): the VIPs stay down, the role goes.
+                if self.runtimes.get(rt.name) is rt:
+                    self._apply(rt, rt.core.handle(PromotionRefused(
+                        result.output or f"exit {REFUSE_PROMOTION}"), self.loop.time()))
+                return
             for d in held:          # promote before announce: VIPs up once the hook is done
                 self._vip_action(rt, d)
-        self._hooks[rt.name].submit(a.state, tuple(argv), env, on_done if held else None)
+        self._hooks[rt.name].submit(a.state, tuple(argv), env,
+                                    on_done if held or promotion else None)
 
     # ---- control ------------------------------------------------------------------------
 
@@ -424,7 +449,8 @@ class Daemon:
         now = self.loop.time()
         offset = time.time() - now
         return {"router_id": self.config.global_.router_id,
-                "instances": [rt.status(now, offset, self._check_status(rt))
+                "instances": [rt.status(now, offset, self._check_status(rt),
+                                        self._hooks[rt.name].last)
                               for rt in self.runtimes.values()],
                 "rx_errors": dict(sorted(self.rx_errors.items()))}
 

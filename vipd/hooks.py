@@ -11,9 +11,14 @@ import asyncio
 import logging
 import os
 import signal
+import time
 from dataclasses import dataclass
 
 log = logging.getLogger("vipd.hooks")
+
+# A master hook that exits with this (EX_TEMPFAIL) refuses the promotion: the VIPs are not
+# announced and the instance gives the role up (docs/data-safety.md).
+REFUSE_PROMOTION = 75
 
 
 @dataclass
@@ -75,6 +80,7 @@ class HookQueue:
         self.pending: tuple | None = None      # (argv, env, on_done) waiting its turn
         self.running = False
         self.runs: list[tuple[str, int | None]] = []   # (state, returncode), for status/tests
+        self.last: dict | None = None                   # the last run, for status
         self._task: asyncio.Task | None = None
         self._idle = asyncio.Event()
         self._idle.set()
@@ -98,8 +104,11 @@ class HookQueue:
             while self.pending is not None:
                 state, argv, env, on_done = self.pending
                 self.pending = None
+                started = time.time()
                 res = await run_program(argv, self.timeout, env, self.user)
                 self.runs.append((state, res.returncode))
+                self.last = {"state": state, "exit": res.returncode, "output": res.output,
+                             "time": round(started, 3), "duration": round(res.duration, 3)}
                 if res.ok:
                     log.info("[%s] %s hook ok (%.2fs)", self.name, state, res.duration)
                 else:

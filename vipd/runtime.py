@@ -27,7 +27,9 @@ class Runtime:
             local_addr=local_addr, unicast_peers=tuple(cfg.unicast_peers),
             auth_type=1 if cfg.auth_pass else 0, auth_data=auth_data,
             failback=cfg.failback, preempt_delay=cfg.preempt_delay,
-            gated=bool(cfg.failback_gate)), now)
+            gated=bool(cfg.failback_gate),
+            # the driver answers within the data source's timeout; the margin lets it
+            data_hold=cfg.data_source.timeout + 0.1 if cfg.data_source else 0.0), now)
         self._auth_data = auth_data
         self.multicast = not cfg.unicast_peers
         self.dsts = (tuple(cfg.unicast_peers) if cfg.unicast_peers
@@ -76,8 +78,10 @@ class Runtime:
             "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         }
 
-    def status(self, now: float, wall_offset: float, checks: dict) -> dict:
+    def status(self, now: float, wall_offset: float, checks: dict, hook: dict | None = None) -> dict:
         c = self.core
+        ds = self.cfg.data_source
+        yields = [(t, r) for t, _, _, r in c.history if r.startswith("yield:")]
         return {
             "name": self.name, "vrid": self.cfg.vrid, "interface": self.cfg.interface,
             "family": self.cfg.family, "version": self.cfg.version,
@@ -90,6 +94,15 @@ class Runtime:
             "since": round(c.since + wall_offset, 3),
             "advert_interval": self.cfg.adver_int_cs / 100,
             "master_down_interval": round(c.master_down_interval, 6),
+            "data_source": f"{ds.redis[0]}:{ds.redis[1]}" if ds else None,
+            "data": None if c.data is None else {
+                "peer": c.data[0], "verdict": str(c.data[1].verdict), "reason": c.data[1].why,
+                "time": round(c.data[2] + wall_offset, 3)},
+            "last_yield": None if not yields else {
+                "time": round(yields[-1][0] + wall_offset, 3), "reason": yields[-1][1]},
+            "refused_promotion": None if c.refused is None else {
+                "reason": c.refused[0], "time": round(c.refused[1] + wall_offset, 3)},
+            "hook": hook,
             "transitions": [{"time": round(t + wall_offset, 3), "from": a, "to": b, "reason": r}
                             for t, a, b, r in c.history],
         }

@@ -9,6 +9,7 @@ import enum
 from dataclasses import dataclass
 
 from vipd.core.packet import Advert
+from vipd.core.succession import ReplInfo
 
 
 class State(str, enum.Enum):
@@ -72,6 +73,21 @@ class DrainChanged:
     drained: bool
 
 
+@dataclass(frozen=True, slots=True)
+class DataCompared:
+    """The driver's answer to CompareData: INFO from our Redis and from the peer's (None: it did
+    not answer in time or answered garbage)."""
+    peer: str
+    ours: ReplInfo | None
+    theirs: ReplInfo | None
+
+
+@dataclass(frozen=True, slots=True)
+class PromotionRefused:
+    """The master hook refused the promotion (exit status 75): its last output line says why."""
+    reason: str
+
+
 # ---- output actions -----------------------------------------------------------------------
 
 
@@ -102,6 +118,12 @@ class Notify:
     state: str
     prev_state: str
     reassert: bool = False   # master keeps its role after hearing a lower-priority master
+
+
+@dataclass(frozen=True, slots=True)
+class CompareData:
+    """Fetch INFO from our Redis and from ``peer``'s, then hand the core a DataCompared."""
+    peer: str
 
 
 @dataclass(frozen=True, slots=True)

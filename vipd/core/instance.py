@@ -10,11 +10,11 @@ import ipaddress
 from collections import deque
 from dataclasses import dataclass
 
-from vipd.core import policy
+from vipd.core import policy, succession
 from vipd.core.events import (
-    AddVips, AdvertReceived, Announce, DrainChanged, FailbackApproved, FaultChanged, GateChanged,
-    Log, Notify,
-    PriorityChanged, RemoveVips, SendAdvert, Shutdown, Startup, State, Transition,
+    AddVips, AdvertReceived, Announce, CompareData, DataCompared, DrainChanged, FailbackApproved,
+    FaultChanged, GateChanged, Log, Notify, PriorityChanged, PromotionRefused, RemoveVips,
+    SendAdvert, Shutdown, Startup, State, Transition,
 )
 from vipd.core.packet import Advert, Reason
 from vipd.core.timers import master_down_interval_s, skew_time_s
@@ -38,6 +38,7 @@ class RouterParams:
     failback: str = policy.AUTO
     preempt_delay: float = 0.0
     gated: bool = False                  # failback gates configured: closed until told otherwise
+    data_hold: float = 0.0               # data source configured: longest wait for a data verdict
 
 
 class UnexpectedEvent(Exception):
@@ -77,6 +78,15 @@ class Instance:
         self._last_vip_mismatch: tuple[str, ...] | None = None
         self._local_int = _addr_int(params.local_addr)
         self._peers = frozenset(params.unicast_peers)
+        # Data-aware split brain (docs/data-safety.md): the other master we are meeting, its
+        # priority and interval, when we last heard it, and the data verdict for it.
+        self._contest: tuple[str, int, int] | None = None
+        self._contest_seen = -1e18
+        self._compare_pending: str | None = None
+        self._hold_deadline: float | None = None
+        self.data: tuple[str, succession.Comparison, float] | None = None   # (peer, verdict, when)
+        self.refused: tuple[str, float] | None = None   # last promotion the master hook refused
+        self._refused_hold = False
 
     # ---- public interface -------------------------------------------------------------
 
@@ -97,12 +107,16 @@ class Instance:
             return self._gate_changed(event.ok, now)
         if isinstance(event, DrainChanged):
             return self._drain(event.drained, now)
+        if isinstance(event, DataCompared):
+            return self._data_compared(event, now)
+        if isinstance(event, PromotionRefused):
+            return self._promotion_refused(event.reason, now)
         raise UnexpectedEvent(self.state, event)
 
     def next_deadline(self) -> float | None:
         best = None
         for d in (self._adver_deadline, self._down_deadline, self._preempt_deadline,
-                  self._handover_deadline):
+                  self._handover_deadline, self._hold_deadline):
             if d is not None and (best is None or d < best):
                 best = d
         return best
@@ -111,6 +125,13 @@ class Instance:
         actions: list = []
         if self._handover_deadline is not None and now >= self._handover_deadline:
             actions += self._end_handover("no new master heard")
+        if self._hold_deadline is not None and now >= self._hold_deadline:
+            # No verdict in time (a Redis that does not answer): priority decides, as without data.
+            self._hold_deadline = None
+            if self._contest is not None:
+                actions.append(Log("warning", f"no data verdict for {self._contest[0]} within"
+                                              f" {self.params.data_hold:g}s; priority decides"))
+                actions += self._settle(now)
         if self._preempt_deadline is not None and now >= self._preempt_deadline:
             self._preempt_deadline = None
             # preempt_delay over: a lower-priority master we have been tolerating is taken over now
@@ -143,9 +164,12 @@ class Instance:
 
     @property
     def _timer_priority(self) -> int:
-        # While a failback gate fails (e.g. our Redis is not in sync), time our timers as the
-        # lowest priority: if the master goes away while another backup is ready, that backup's
-        # timer fires first and we do not win the election with stale data.
+        # While a failback gate fails (e.g. our Redis is not in sync), or right after the master
+        # hook refused a promotion, time our timers as the lowest priority: if the master goes
+        # away while another backup is ready, that backup's timer fires first and we do not win
+        # the election with stale data.
+        if self._refused_hold:
+            return 1
         return self.priority if self.gate_ok or self.gate_forced else 1
 
     @property
@@ -229,34 +253,134 @@ class Instance:
 
     def _master_rx(self, adv: Advert, src: str, now: float, actions: list) -> list:
         if adv.priority == 0:
-            # RFC 5798 6.4.3: answer at once so the leaving router's backups see a master.
+            # RFC 5798 6.4.3: answer at once so the leaving router's backups see a master. And
+            # re-announce: in a split brain that just healed, the leaving router may be the one
+            # the clients' ARP entries name, and it is dropping the VIPs now.
+            if self._contest is not None and self._contest[0] == src:
+                # it gave up (a data yield): whatever its Redis says by now, it follows us
+                self._contest = self._compare_pending = self._hold_deadline = None
             self._adver_deadline = now + self.params.adver_int_cs / 100.0
-            actions.append(SendAdvert(self.priority))
+            actions += [SendAdvert(self.priority), Announce()]
             self.count("adverts_sent")
             return actions
-        if adv.priority > self.priority or (
-                adv.priority == self.priority and _addr_int(src) > self._local_int):
-            if self.params.version == 3:
-                self.master_adver_int_cs = adv.adver_int_cs
-            self._adver_deadline = None
-            self.master_ip = src
-            self.master_priority = adv.priority
-            self._down_deadline = now + self.master_down_interval
-            actions.append(self._set_state(State.BACKUP, f"higher priority master {src}"
-                                                         f" ({adv.priority})", now))
-            actions += [RemoveVips(), Notify("BACKUP", "MASTER")]
-            return actions
+        if self.params.data_hold:
+            return self._data_rx(adv, src, now, actions)
+        return self._priority_rule(src, adv.priority, adv.adver_int_cs, now, actions)
+
+    def _priority_rule(self, src: str, prio: int, int_cs: int, now: float, actions: list) -> list:
+        """RFC 5798 6.4.3: another master; the higher priority (then address) keeps the role."""
+        if prio > self.priority or (prio == self.priority and _addr_int(src) > self._local_int):
+            return self._yield(src, prio, int_cs, f"higher priority master {src} ({prio})", now,
+                               actions)
         # A lower-priority master: split brain or a late starter. RFC 9568 behaviour: advert at
         # once and re-announce, so the other side yields and switches' tables point here.
+        self.count("lower_master_seen")
+        return self._reassert(f"lower-priority master {src} ({prio}) seen; reasserting", now,
+                              actions)
+
+    def _yield(self, src: str, prio: int, int_cs: int, reason: str, now: float,
+               actions: list) -> list:
+        if self.params.version == 3:
+            self.master_adver_int_cs = int_cs
+        self._adver_deadline = None
+        self.master_ip = src
+        self.master_priority = prio
+        self._down_deadline = now + self.master_down_interval
+        # A parting advert, then silence: without it, when the winner's advert reached us first,
+        # nobody would correct the clients' ARP entries that still name our MAC, and the VIP
+        # would be dead until they expire (5-33 s on Linux). At our own priority the winner
+        # hears a lower-priority master and re-announces (vipd and keepalived both do). With a
+        # data source it is priority 0 instead: the winner re-announces too, but must not start
+        # comparing data with us, since our Redis is about to become its replica and would look
+        # like one history with a higher priority.
+        parting = 0 if self.params.data_hold else self.priority
+        self.count("adverts_sent")
+        if not parting:
+            self.count("priority0_sent")
+        actions.append(self._set_state(State.BACKUP, reason, now))
+        actions += [SendAdvert(parting), RemoveVips(), Notify("BACKUP", "MASTER")]
+        return actions
+
+    def _reassert(self, why: str, now: float, actions: list) -> list:
+        """Keep the role against another master: advert at once and re-announce the VIPs."""
         self._adver_deadline = now + self.params.adver_int_cs / 100.0
         actions += [SendAdvert(self.priority), Announce()]
         self.count("adverts_sent")
-        self.count("lower_master_seen")
         if now - self._last_lower_master > 3 * self.params.adver_int_cs / 100.0:
-            actions.append(Log("warning", f"lower-priority master {src} ({adv.priority}) seen;"
-                                          " reasserting"))
+            actions.append(Log("warning", why))
             actions.append(Notify("MASTER", "MASTER", reassert=True))
         self._last_lower_master = now
+        return actions
+
+    # ---- data-aware split brain (docs/data-safety.md) -----------------------------------
+
+    def _data_rx(self, adv: Advert, src: str, now: float, actions: list) -> list:
+        """Another master while a data source is configured: its Redis and ours decide, not the
+        priority. The first advert of an episode asks the driver to compare (once, not per
+        advert) and holds the decision until the verdict or data_hold has passed."""
+        fresh = (self._contest is not None and self._contest[0] == src
+                 and now - self._contest_seen <= self._episode_gap)
+        self._contest = (src, adv.priority, adv.adver_int_cs)
+        self._contest_seen = now
+        if not fresh:
+            self.data = None
+            self._compare_pending = src
+            self._hold_deadline = now + self.params.data_hold
+            self.count("data_compares")
+            actions.append(CompareData(src))
+            return actions
+        if self._hold_deadline is not None:
+            return actions          # verdict pending: our adverts keep their cadence meanwhile
+        return actions + self._settle(now)
+
+    @property
+    def _episode_gap(self) -> float:
+        # an episode ends when the other master has been silent for three of its intervals
+        return 3 * (self._contest[2] if self._contest else self.params.adver_int_cs) / 100.0 + 0.1
+
+    def _settle(self, now: float) -> list:
+        """Decide against the other master of the current episode, by data if we know."""
+        src, prio, int_cs = self._contest
+        cmp = self.data[1] if self.data and self.data[0] == src else None
+        verdict = cmp.verdict if cmp else succession.Verdict.UNKNOWN
+        if verdict is succession.Verdict.PEER_NEWER:
+            self.count("data_yields")
+            return self._yield(src, prio, int_cs,
+                               f"yield: peer's Redis is the successor ({cmp.why})", now, [])
+        if verdict is succession.Verdict.OURS_NEWER:
+            self.count("data_reasserts")
+            return self._reassert(f"master {src} ({prio}) seen; keeping the role, our Redis is"
+                                  f" newer ({cmp.why})", now, [])
+        return self._priority_rule(src, prio, int_cs, now, [])
+
+    def _data_compared(self, ev: DataCompared, now: float) -> list:
+        if ev.peer != self._compare_pending:
+            return []               # the answer to an episode that is over
+        self._compare_pending = None
+        self._hold_deadline = None
+        cmp = succession.compare(ev.ours, ev.theirs)
+        self.data = (ev.peer, cmp, now)
+        actions: list = [Log("info", f"data compared with {ev.peer}: {cmp.verdict} ({cmp.why})")]
+        if self.state is State.MASTER and self._contest is not None \
+                and self._contest[0] == ev.peer and now - self._contest_seen <= self._episode_gap:
+            actions += self._settle(now)
+        return actions
+
+    def _promotion_refused(self, reason: str, now: float) -> list:
+        """The master hook said no (e.g. our Redis is empty while the peer's holds data): give
+        the role up at once and retry only after a whole Master_Down_Interval timed as priority
+        1, so a backup with data wins first."""
+        if self.state is not State.MASTER:
+            return []
+        self.refused = (reason, now)
+        self.count("promotions_refused")
+        self._refused_hold = True
+        actions = self._leave_master()
+        self.master_ip = self.master_priority = None
+        self._down_deadline = now + self.master_down_interval
+        actions.insert(0, self._set_state(State.BACKUP, f"promotion refused by the master hook:"
+                                                        f" {reason}", now))
+        actions.append(Notify("BACKUP", "MASTER"))
         return actions
 
     # ---- other events -------------------------------------------------------------------
@@ -287,6 +411,8 @@ class Instance:
         self.master_priority = self.priority
         self.failback_pending = False
         self.failback_approved = self.gate_forced = False
+        self._refused_hold = False
+        self._contest = None
         self._down_deadline = None
         self._adver_deadline = now + self.params.adver_int_cs / 100.0
         self.count("adverts_sent")
@@ -426,6 +552,8 @@ class Instance:
         self.since = now
         if new is not State.BACKUP:
             self.failback_pending = False
+        if new is not State.MASTER:
+            self._hold_deadline = None      # a held data decision only concerns a master
         self.history.append((now, str(old), str(new), reason))
         self.count("transitions")
         return Transition(old, new, reason)
