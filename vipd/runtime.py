@@ -75,6 +75,8 @@ class Runtime:
             "VIPD_INTERFACE": self.cfg.interface,
             "VIPD_VIPS": " ".join(str(v) for v in self.cfg.vips),
             "VIPD_MASTER_IP": c.master_ip or "",
+            # the last other host seen as master: a MASTER hook may compare its data with ours
+            "VIPD_LAST_MASTER_IP": c.last_other_master or "",
             "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         }
 

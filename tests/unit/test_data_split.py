@@ -143,3 +143,11 @@ def test_priority_zero_from_the_other_master_ends_the_episode_and_reannounces():
     assert rx(inst, adv(0), 4.01) == [SendAdvert(100), Announce()]
     assert only(inst.handle(DataCompared(PEER, OLD, REPLICA), 4.02), Transition) == []
     assert inst.state is State.MASTER
+
+
+def test_parting_advert_after_a_preemption_reannounces_without_rerunning_the_hook():
+    inst = master()                        # became master at 3.609375
+    acts = rx(inst, adv(50), 4.0)          # the preempted master's parting advert
+    assert only(acts, SendAdvert, Announce, Notify) == [SendAdvert(100), Announce()]
+    acts = rx(inst, adv(50), 10.0)         # a lower master much later: a split brain
+    assert Notify("MASTER", "MASTER", reassert=True) in acts

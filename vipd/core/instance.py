@@ -60,6 +60,7 @@ class Instance:
         self.master_adver_int_cs = params.adver_int_cs
         self.master_ip: str | None = None
         self.master_priority: int | None = None    # priority of the master we last accepted
+        self.last_other_master: str | None = None  # the last master that was not us (hooks)
         self.faults: frozenset[str] = frozenset()
         self.drained = False
         self.failback_pending = False
@@ -241,7 +242,7 @@ class Instance:
                 # A new master: the BACKUP hook runs again with VIPD_MASTER_IP set, so a Redis
                 # replica follows the primary that actually holds the VIP.
                 actions.append(Notify("BACKUP", "BACKUP", reassert=True))
-            self.master_ip = src
+            self.master_ip = self.last_other_master = src
             self.master_priority = adv.priority
             self._down_deadline = now + self.master_down_interval
             if adv.priority < self.priority:
@@ -283,7 +284,7 @@ class Instance:
         if self.params.version == 3:
             self.master_adver_int_cs = int_cs
         self._adver_deadline = None
-        self.master_ip = src
+        self.master_ip = self.last_other_master = src
         self.master_priority = prio
         self._down_deadline = now + self.master_down_interval
         # A parting advert, then silence: without it, when the winner's advert reached us first,
@@ -306,9 +307,13 @@ class Instance:
         self._adver_deadline = now + self.params.adver_int_cs / 100.0
         actions += [SendAdvert(self.priority), Announce()]
         self.count("adverts_sent")
-        if now - self._last_lower_master > 3 * self.params.adver_int_cs / 100.0:
+        recent = 3 * self.params.adver_int_cs / 100.0
+        if now - self._last_lower_master > recent:
             actions.append(Log("warning", why))
-            actions.append(Notify("MASTER", "MASTER", reassert=True))
+            if now - self.since > recent:
+                # Not when we just became master (a preemption: the old master's parting advert):
+                # our MASTER hook has only just run.
+                actions.append(Notify("MASTER", "MASTER", reassert=True))
         self._last_lower_master = now
         return actions
 
