@@ -18,6 +18,8 @@ log = logging.getLogger("vipd.checks")
 
 
 class CheckRunner:
+    on_result = None    # called (name, ok, changed, returncode, output, duration) after each run
+
     def __init__(self, cfg: CheckConfig, on_change: Callable[["CheckRunner"], None],
                  user: str | None = None) -> None:
         self.cfg = cfg
@@ -52,7 +54,10 @@ class CheckRunner:
             if res.returncode is None:
                 self.timeouts += 1
         self.output = res.output
-        if self.health.update(res.ok):
+        changed = self.health.update(res.ok)
+        if self.on_result:
+            self.on_result(self.name, res.ok, changed, res.returncode, res.output, res.duration)
+        if changed:
             log.info("check %s %s: %s", self.name, "up" if self.health.ok else "DOWN",
                      res.output or f"exit {res.returncode}")
             self.on_change(self)

@@ -16,14 +16,15 @@ DEFAULT_SOCKET = "/run/vipd/vipd.sock"
 
 
 @click.group()
+@click.version_option(package_name="vipd", prog_name="vipd")
 def main() -> None:
     """vipd: VRRP virtual-IP failover agent."""
 
 
-def _load_or_exit(path: str) -> configmod.Config:
+def _load_or_exit(path: str, host_checks: bool = True) -> configmod.Config:
     from vipd.scriptsec import load_checked
     try:
-        return load_checked(path)
+        return load_checked(path) if host_checks else configmod.load(path)
     except configmod.ConfigError as e:
         click.echo(f"vipd: {path}: {len(e.issues)} error(s):", err=True)
         for issue in e.issues:
@@ -50,9 +51,12 @@ def run(path: str, log_level: str | None) -> None:
 
 @main.command("check-config")
 @click.option("-c", "--config", "path", default=DEFAULT_CONFIG, show_default=True)
-def check_config(path: str) -> None:
+@click.option("--no-host-checks", is_flag=True,
+              help="check the file only, not this host (whether check and hook programs exist "
+                   "and are safe): for configs written here to be deployed elsewhere")
+def check_config(path: str, no_host_checks: bool) -> None:
     """Validate a config file; list every error with file, key and reason."""
-    cfg = _load_or_exit(path)
+    cfg = _load_or_exit(path, host_checks=not no_host_checks)
     click.echo(f"{path}: OK ({len(cfg.instances)} instance(s), {len(cfg.checks)} check(s))")
 
 
@@ -125,6 +129,22 @@ def reload(sock, path) -> None:
     """Ask the daemon to reload its config (same as SIGHUP)."""
     r = _call(sock, path, {"cmd": "reload"})
     click.echo(json.dumps({k: v for k, v in r.items() if k != "ok"}))
+
+
+@main.command()
+@_socket_option
+def events(sock, path) -> None:
+    """Follow transitions, check results and hook runs: one JSON object a line, until ^C."""
+    if sock is None:
+        sock = _load_or_exit(path).global_.socket if path else DEFAULT_SOCKET
+    try:
+        for event in control.follow(sock, {"cmd": "events"}):
+            click.echo(json.dumps(event))
+    except KeyboardInterrupt:
+        pass
+    except (OSError, ValueError) as e:
+        click.echo(f"vipd: cannot follow events at {sock}: {e}", err=True)
+        sys.exit(3)
 
 
 if __name__ == "__main__":

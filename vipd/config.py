@@ -20,6 +20,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from vipd.confparity import (  # noqa: F401  (re-exported: the parity keys' types)
+    SCOPES, HeldVip, TrackFile, VirtualRoute, VirtualRule,
+)
 from vipd.confparse import (  # noqa: F401  (the parsers live there)
     _BAD, _Bad, _REQUIRED, _Table, _abs_path, _argv, _array, _choice, _first_family, _ifname, _in_family, _integer, _name, _plain_address, _seconds, _string, _vip, _key, _show, _did_you_mean,
 )
@@ -65,12 +68,14 @@ class CheckConfig:
 class TrackCheck:
     name: str
     weight: int | None = None       # None: use the check's own weight
+    reverse: bool = False           # weight applies while the check passes (keepalived "reverse")
 
 
 @dataclass(frozen=True)
 class TrackInterface:
     name: str
     weight: int = 0                 # 0: link down puts the instance in FAULT
+    reverse: bool = False           # weight applies (or FAULT) while the link is up
 
 
 @dataclass(frozen=True)
@@ -121,6 +126,35 @@ class InstanceConfig:
     garp_refresh: float = 0.0
     notify: NotifyConfig = NotifyConfig()
     data_source: DataSourceConfig | None = None
+    # parity keys (DESIGN.md "Parity keys")
+    excluded_vips: tuple[IPInterface, ...] = ()
+    placed: tuple[HeldVip, ...] = ()        # the vips/excluded_vips entries given as tables
+    track_files: tuple[TrackFile, ...] = ()
+    garp_delay: float = 0.0
+    use_vmac: bool = False
+    vmac_interface: str | None = None
+    virtual_routes: tuple[VirtualRoute, ...] = ()
+    virtual_rules: tuple[VirtualRule, ...] = ()
+
+    @property
+    def held(self) -> tuple[HeldVip, ...]:
+        """Every address held while MASTER (vips, then excluded_vips) with its placement."""
+        placed = {h.address: h for h in self.placed}
+        return tuple(placed.get(a) or HeldVip(a, excluded=excl)
+                     for excl, addrs in ((False, self.vips), (True, self.excluded_vips))
+                     for a in addrs)
+
+    @property
+    def vmac_name(self) -> str | None:
+        """The macvlan interface the VIPs live on with use_vmac (keepalived's vrrp.<vrid>)."""
+        if not self.use_vmac:
+            return None
+        return self.vmac_interface or f"vrrp.{self.vrid}"
+
+    @property
+    def vip_dev(self) -> str:
+        """Where VIPs without their own dev go: the VMAC interface, else the instance's."""
+        return self.vmac_name or self.interface
 
     @property
     def adver_int_cs(self) -> int:
@@ -129,11 +163,20 @@ class InstanceConfig:
 
 
 @dataclass(frozen=True)
+class SyncGroupConfig:
+    """keepalived vrrp_sync_group: instances that are MASTER together and leave together."""
+    name: str
+    instances: tuple[str, ...]
+    notify: NotifyConfig = NotifyConfig()
+
+
+@dataclass(frozen=True)
 class GlobalConfig:
     router_id: str = dataclasses.field(default_factory=socket.gethostname)
     socket: str = "/run/vipd/vipd.sock"
     script_user: str | None = None
     log_level: str = "info"
+    metrics: str | None = None      # "HOST:PORT" serving Prometheus /metrics; None: off
 
 
 @dataclass(frozen=True)
@@ -142,6 +185,13 @@ class Config:
     global_: GlobalConfig
     checks: Mapping[str, CheckConfig]
     instances: tuple[InstanceConfig, ...]
+    sync_groups: tuple[SyncGroupConfig, ...] = ()
+
+    def sync_group_of(self, instance: str) -> SyncGroupConfig | None:
+        for group in self.sync_groups:
+            if instance in group.instances:
+                return group
+        return None
 
     def instance(self, name: str) -> InstanceConfig:
         for inst in self.instances:
@@ -161,11 +211,18 @@ def _tracked(cls: type, name_parse: Callable[[Any], str],
     def parse(value: Any) -> Any:
         if isinstance(value, str):
             return cls(name=name_parse(value))
-        t = _Table(value, cls, "a name or an inline table {name = ..., weight = ...}")
+        t = _Table(value, cls, "a name or an inline table {name = ..., weight = ..., reverse = ...}")
         t.get("name", name_parse, _REQUIRED)
         t.get("weight", weight_parse)
+        t.get("reverse", _boolean)
         return t.build()
     return parse
+
+
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _Bad(f"must be true or false, got {_show(value)}")
+    return value
 
 
 def _check_ref(defined: list[str] | None) -> Callable[[Any], str]:
@@ -248,7 +305,22 @@ def _global(raw: Any) -> GlobalConfig:
     t.get("socket", _abs_path)
     t.get("script_user", _string)
     t.get("log_level", _choice("debug", "info", "warning", "error"))
+    t.get("metrics", _listen_address)
     return t.build()
+
+
+def _listen_address(value: Any) -> str:
+    """ "HOST:PORT" or "[V6]:PORT" with a literal address, so nothing is resolved at load time."""
+    text = _string(value)
+    m = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\]:(\d+)|([0-9.]+):(\d+)", text)
+    try:
+        ipaddress.ip_address(m[1] or m[3])
+        if not 1 <= int(m[2] or m[4]) <= 65535:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise _Bad('must be "ADDRESS:PORT" (e.g. "127.0.0.1:9650" or "[::1]:9650"), '
+                   f"got {_show(value)}") from None
+    return text
 
 
 def _garp_refresh(value: Any) -> float:
@@ -282,8 +354,9 @@ def _instance(raw: Any, check_names: list[str] | None) -> _Table:
     t.get("priority", _integer(1, 255))
     version = t.get("version", _choice(2, 3))
     interval = t.get("advert_interval", _seconds(0, lo_open=True))
-    t.get("vips", _array(_in_family(family, _vip, "the first VIP is"), unique=lambda v: v.ip,
-                         nonempty=True, what="a non-empty array of addresses"), _REQUIRED)
+    held = t.get("vips", _array(_held_vip(_in_family(family, _vip, "the first VIP is"), False),
+                                unique=lambda h: h.address.ip, nonempty=True,
+                                what="a non-empty array of addresses"), _REQUIRED)
     t.get("failback", _choice("auto", "semi-auto", "none"))
     t.get("preempt_delay", _seconds(0, 3600))
     t.get("track_checks", _array(_tracked(TrackCheck, _check_ref(check_names),
@@ -301,6 +374,7 @@ def _instance(raw: Any, check_names: list[str] | None) -> _Table:
     t.get("garp_refresh", _garp_refresh)
     t.get("notify", _notify)
     data = t.get("data_source", _data_source)
+    _parity_keys(t, family, held)
 
     if t.ok("version", "advert_interval"):
         if reason := _advert_interval_for(version, interval):
@@ -360,6 +434,161 @@ def _instances(raw: Any, check_names: list[str] | None) -> tuple[InstanceConfig,
     return tuple(built)
 
 
+# ---- parity keys (DESIGN.md "Parity keys"; keepalived.conf(5) semantics) -------------------
+
+_HELD_WHAT = "an address or an inline table {address = ..., dev = ..., label = ..., scope = ...}"
+
+
+def _held_vip(address: Callable[[Any], IPInterface], excluded: bool) -> Callable[[Any], HeldVip]:
+    """A vips / excluded_vips entry: an address, or a table placing it (keepalived's
+    virtual_ipaddress "dev", "label", "scope")."""
+    def parse(value: Any) -> HeldVip:
+        if isinstance(value, str):
+            return HeldVip(address(value), excluded=excluded)
+        t = _Table(value, HeldVip, _HELD_WHAT)
+        addr = t.get("address", address, _REQUIRED)
+        t.get("dev", _ifname)
+        label = t.get("label", _string)
+        t.get("scope", _choice(*SCOPES))
+        if label not in (None, _BAD):
+            if addr is not _BAD and addr.version == 6:
+                t.problem("label", "labels exist for IPv4 addresses only")
+            elif len(label.encode()) > 15:
+                t.problem("label", f"must be at most 15 bytes (IFNAMSIZ), got {_show(label)}")
+        return t.build(excluded=excluded)
+    return parse
+
+
+def _network(value: Any) -> str:
+    if value == "default":
+        return value
+    try:
+        if not isinstance(value, str):
+            raise ValueError
+        net = ipaddress.ip_network(value)
+    except ValueError:
+        raise _Bad(f'must be a network like "203.0.113.0/24" (no host bits) or "default", '
+                   f"got {_show(value)}") from None
+    return str(net)
+
+
+def _route(value: Any) -> VirtualRoute:
+    t = _Table(value, VirtualRoute, "an inline table {to = ..., via = ..., dev = ..., table = ...}")
+    to = t.get("to", _network, _REQUIRED)
+    via = t.get("via", _plain_address)
+    src = t.get("src", _plain_address)
+    t.get("dev", _ifname)
+    t.get("table", _integer(1, 0xFFFFFFFF))
+    t.get("metric", _integer(0, 0xFFFFFFFF))
+    t.get("scope", _choice(*SCOPES))
+    kind = t.get("type", _choice("unicast", "blackhole", "unreachable", "prohibit"))
+    if to not in (None, _BAD):
+        family = 6 if ":" in to else 4 if to != "default" else None
+        for key, addr in (("via", via), ("src", src)):
+            if addr not in (None, _BAD) and family and addr.version != family:
+                t.problem(key, f"is IPv{addr.version} but the route is to IPv{family} {to}")
+    if kind in (None, "unicast") and via is None and t.raw.get("dev") is None:
+        t.problem("to", "a unicast route needs via or dev (or a type like blackhole)")
+    for key, addr in (("via", via), ("src", src)):
+        if addr not in (None, _BAD):
+            t.values[key] = str(addr)
+    return t.build()
+
+
+def _rule_selector(value: Any) -> str:
+    if value == "all":
+        return value
+    return _network(value)
+
+
+def _rule(value: Any) -> VirtualRule:
+    t = _Table(value, VirtualRule, "an inline table {from = ..., to = ..., table = ...}")
+    t.get("table", _integer(1, 0xFFFFFFFF), _REQUIRED)
+    t.get("from", _rule_selector, "")        # "" = absent: VirtualRule calls it from_
+    t.get("to", _rule_selector)
+    t.get("priority", _integer(0, 0xFFFFFFFF))
+    t.get("iif", _ifname)
+    t.get("oif", _ifname)
+    t.get("fwmark", _integer(0, 0xFFFFFFFF))
+    t.values["from_"] = t.values.pop("from") or None
+    if t.values["from_"] is None and t.values["to"] is None and t.values["iif"] is None \
+            and t.values["oif"] is None and t.values["fwmark"] is None:
+        t.problem("table", "a rule needs a selector: from, to, iif, oif or fwmark")
+    return t.build()
+
+
+def _track_file(value: Any) -> TrackFile:
+    t = _Table(value, TrackFile, "an inline table {path = ..., weight = ..., reverse = ...}")
+    t.get("path", _abs_path, _REQUIRED)
+    t.get("weight", _integer(-254, 254))
+    t.get("reverse", _boolean)
+    return t.build()
+
+
+def _parity_keys(t: _Table, family: int | None, check_vips: Any) -> None:
+    """The parity keys of one [[instance]]; ``check_vips`` are the parsed vips entries."""
+    excluded = t.get("excluded_vips", _array(_held_vip(_vip, True), unique=lambda h: h.address.ip))
+    t.get("track_files", _array(_track_file, unique=lambda f: f.path))
+    t.get("garp_delay", _seconds(0, 3600))
+    use_vmac = t.get("use_vmac", _boolean)
+    if t.get("vmac_interface", _ifname) is not None and use_vmac is not True:
+        t.problem("vmac_interface", "only valid with use_vmac = true")
+    t.get("virtual_routes", _array(_route, unique=lambda r: (r.to, r.table, r.metric)))
+    t.get("virtual_rules", _array(_rule, unique=lambda r: r))
+    if check_vips is not _BAD and excluded is not _BAD:
+        ours = {h.address.ip for h in check_vips}
+        for i, h in enumerate(excluded):
+            if h.address.ip in ours:
+                t.problems.append((f"excluded_vips[{i}]", f"{h.address.ip} is also in vips"))
+        t.values["placed"] = tuple(h for h in tuple(check_vips) + tuple(excluded)
+                                   if (h.dev, h.label, h.scope) != (None, None, None))
+        t.values["vips"] = tuple(h.address for h in check_vips)
+        t.values["excluded_vips"] = tuple(h.address for h in excluded)
+
+
+def _sync_group(raw: Any, instance_names: list[str]) -> SyncGroupConfig:
+    t = _Table(raw, SyncGroupConfig)
+    t.get("name", _name, _REQUIRED)
+    t.get("instances", _array(_instance_ref(instance_names), unique=str, nonempty=True,
+                              what="a non-empty array of instance names"), _REQUIRED)
+    t.get("notify", _notify)
+    return t.build()
+
+
+def _instance_ref(defined: list[str]) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        name = _string(value)
+        if name not in defined:
+            raise _Bad(f"no [[instance]] is named {_show(name)}" + _did_you_mean(name, defined))
+        return name
+    return parse
+
+
+def _sync_groups(raw: Any, instance_names: list[str]) -> tuple[SyncGroupConfig, ...]:
+    if not isinstance(raw, list):
+        raise _Bad(f"must be [[sync_group]] tables, got {_show(raw)}")
+    groups, problems, names, member_of = [], [], {}, {}
+    for i, item in enumerate(raw):
+        try:
+            group = _sync_group(item, instance_names)
+        except _Bad as bad:
+            problems += bad.under(f"[{i}]")
+            continue
+        if group.name in names:
+            problems.append((f"[{i}].name", f"{_show(group.name)} is already the name of "
+                                            f"sync_group[{names[group.name]}]"))
+        names.setdefault(group.name, i)
+        for j, member in enumerate(group.instances):
+            if member in member_of:
+                problems.append((f"[{i}].instances[{j}]", f"{_show(member)} is already in "
+                                                         f"sync_group[{member_of[member]}]"))
+            member_of.setdefault(member, i)
+        groups.append(group)
+    if problems:
+        raise _Bad(problems)
+    return tuple(groups)
+
+
 # ---- entry points ---------------------------------------------------------------------------
 
 
@@ -376,12 +605,16 @@ def loads(text: str, path: str = "<string>") -> Config:
     t.get("checks", _checks, types.MappingProxyType({}))
     if "instance" not in doc:
         t.problem("instance", "missing: a config needs at least one [[instance]] table")
-    t.get("instance", lambda raw: _instances(raw, check_names), ())
+    instances = t.get("instance", lambda raw: _instances(raw, check_names), ())
+    raw_instances = doc.get("instance")
+    instance_names = [i.get("name") for i in raw_instances if isinstance(i, dict)] \
+        if isinstance(raw_instances, list) else []
+    t.get("sync_group", lambda raw: _sync_groups(raw, instance_names), ())
     t.finish()
     if t.problems:
         raise ConfigError([ConfigIssue(path, key, reason) for key, reason in t.problems])
     return Config(path=path, global_=t.values["global"], checks=t.values["checks"],
-                  instances=t.values["instance"])
+                  instances=instances, sync_groups=t.values["sync_group"])
 
 
 def load(path: str) -> Config:

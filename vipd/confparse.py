@@ -287,6 +287,8 @@ def _in_family(family: int | None, parse: Callable[[Any], Any],
 def _first_family(raw_vips: Any) -> int | None:
     """The family an instance is of: that of its first valid VIP (later ones must match it)."""
     for raw in raw_vips if isinstance(raw_vips, list) else ():
+        if isinstance(raw, dict):       # a placed VIP {address = ..., dev = ...}
+            raw = raw.get("address")
         try:
             return _vip(raw).version
         except _Bad:

@@ -3,6 +3,8 @@
 Requests: {"cmd": "status"} | {"cmd": "failback", "instance": N, "force": bool}
           | {"cmd": "drain"/"undrain", "instance": N} | {"cmd": "reload"}
 Replies:  {"ok": true, ...} or {"ok": false, "error": "..."}
+{"cmd": "events"} turns the connection into a subscription: {"ok": true}, then one event object a
+line (see vipd.observe) until either side closes it.
 """
 from __future__ import annotations
 
@@ -19,9 +21,10 @@ Handler = Callable[[dict], Awaitable[dict] | dict]
 
 
 class ControlServer:
-    def __init__(self, path: str, handler: Handler) -> None:
+    def __init__(self, path: str, handler: Handler, observer=None) -> None:
         self.path = path
         self.handler = handler
+        self.observer = observer       # vipd.observe.Observer: the source of "events"
         self._server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:
@@ -52,6 +55,9 @@ class ControlServer:
                     req = json.loads(line)
                     if not isinstance(req, dict):
                         raise ValueError("request must be a JSON object")
+                    if req.get("cmd") == "events" and self.observer is not None:
+                        await self._stream(reader, writer)
+                        return
                     reply = self.handler(req)
                     if asyncio.iscoroutine(reply):
                         reply = await reply
@@ -67,6 +73,29 @@ class ControlServer:
             writer.close()
 
 
+    async def _stream(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Send events until the client goes away (EOF) or falls too far behind."""
+        q = self.observer.subscribe()
+        gone = asyncio.ensure_future(reader.read())     # EOF or anything: the client is done
+        try:
+            writer.write(b'{"ok": true}\n')
+            await writer.drain()
+            while True:
+                nxt = asyncio.ensure_future(q.get())
+                await asyncio.wait((nxt, gone), return_when=asyncio.FIRST_COMPLETED)
+                if not nxt.done():
+                    nxt.cancel()
+                    return
+                event = nxt.result()
+                if event is None:
+                    return
+                writer.write(json.dumps(event).encode() + b"\n")
+                await writer.drain()
+        finally:
+            self.observer.unsubscribe(q)
+            gone.cancel()
+
+
 def _socket_alive(path: str) -> bool:
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
@@ -74,6 +103,22 @@ def _socket_alive(path: str) -> bool:
         return True
     except OSError:
         return False
+    finally:
+        s.close()
+
+
+def follow(path: str, req: dict):
+    """Blocking client for a subscription: yields each event object until the daemon closes."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(path)
+        s.sendall(json.dumps(req).encode() + b"\n")
+        f = s.makefile("rb")
+        first = json.loads(f.readline() or b"{}")
+        if not first.get("ok"):
+            raise ValueError(first.get("error") or "the daemon closed the connection")
+        for line in f:
+            yield json.loads(line)
     finally:
         s.close()
 

@@ -1,8 +1,9 @@
 """The asyncio driver: the only place that reads the clock and touches the world.
 
-One raw socket per (interface, family) demultiplexed by VRID, one netlink link monitor, one
-timer armed from a heap of the cores' deadlines, and the control socket. Actions returned by the
-cores are carried out in order by ``_apply``.
+The driver routes events to the cores: datagrams from the interface registry's VRRP sockets
+(vipd/interfaces.py owns sockets, announcers, link state and netlink), link changes, check
+results, the control socket and one timer armed from a heap of the cores' deadlines. Actions
+returned by the cores are carried out in order by ``_apply``.
 """
 from __future__ import annotations
 
@@ -21,16 +22,19 @@ from vipd.core.events import (
     GateChanged, Log, Notify, PriorityChanged, PromotionRefused, RemoveVips, SendAdvert, Shutdown,
     Startup, State, Transition,
 )
-from vipd.core.tracking import effective_priority
+from vipd.core.tracking import effective_priority, track_file_effect, tracked_applies
+from vipd import holdings
 from vipd.checks import CheckRunner
 from vipd.hooks import REFUSE_PROMOTION, HookQueue
-from vipd.net.announce import Announcer, ipv6_forwarding
-from vipd.net.netlink import LinkMonitor, Netlink
+from vipd.interfaces import InterfaceRegistry
+from vipd.net.announce import ipv6_forwarding
 from vipd.net.rawsock import VrrpSocket
 from vipd.net.timerfd import TimerFd
+from vipd.observe import Observer
 from vipd.redisinfo import compare_inputs
 from vipd.runtime import Runtime
 from vipd.scriptsec import load_checked
+from vipd.trackfiles import FileTracker
 
 log = logging.getLogger("vipd")
 RX_BATCH = 64     # datagrams read per wake-up before timers get a turn
@@ -42,11 +46,7 @@ class Daemon:
         self.config = cfg
         self.runtimes: dict[str, Runtime] = {}
         self.rx_errors: dict[str, int] = {}
-        self._demux: dict[tuple[str, int], dict[int, Runtime]] = {}   # (ifname, family) -> VRID
-        self._socks: dict[tuple[str, int], VrrpSocket] = {}
-        self._announcers: dict[str, Announcer] = {}
         self._hooks: dict[str, HookQueue] = {}
-        self._links: dict[str, bool] = {}
         self._heap: list = []
         self._seq = itertools.count()
         self._tfd: TimerFd | None = None
@@ -54,6 +54,9 @@ class Daemon:
         self._stop = asyncio.Event()
         self.checks: dict[str, CheckRunner] = {}
         self._tasks: set[asyncio.Task] = set()     # data comparisons in flight
+        self.observer = Observer()      # metrics and `vipd events` see the driver through it
+        self._metrics = None
+        self.files: FileTracker | None = None
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -61,15 +64,19 @@ class Daemon:
         self.loop = asyncio.get_running_loop()
         self._tfd = TimerFd()
         self.loop.add_reader(self._tfd.fileno(), self._on_timer)
-        self.nl = Netlink()
-        self.linkmon = LinkMonitor()
-        self.loop.add_reader(self.linkmon.fileno(), self._on_link)
-        self.control = ControlServer(self.config.global_.socket, self._control)
+        self.ifaces = InterfaceRegistry(self.loop, self._on_readable, self._on_link)
+        self.nl = self.ifaces.nl
+        self.control = ControlServer(self.config.global_.socket, self._control, self.observer)
         await self.control.start()
+        if self.config.global_.metrics:
+            from vipd.metrics import MetricsServer     # prometheus-client only when configured
+            self._metrics = MetricsServer(self, self.config.global_.metrics)
+            await self._metrics.start()
         for sig in (signal.SIGTERM, signal.SIGINT):
             self.loop.add_signal_handler(sig, self._stop.set)
         self.loop.add_signal_handler(signal.SIGHUP, self.reload)
         self._remove_leftover_vips(self.config.instances)
+        self.files = FileTracker(self._on_file_change)
         self._sync_checks()
         for cfg in self.config.instances:
             self._add_instance(cfg)
@@ -80,56 +87,38 @@ class Daemon:
         for name in list(self.runtimes):
             self._remove_instance(name)
         await asyncio.gather(*(c.stop() for c in self.checks.values()))
+        self.files.close()
         await asyncio.gather(*(q.wait_idle(q.timeout + 1) for q in self._hooks.values()))
         await self.control.close()
-        self.loop.remove_reader(self.linkmon.fileno())
+        if self._metrics:
+            await self._metrics.close()
         self.loop.remove_reader(self._tfd.fileno())
         self._tfd.close()
-        self.linkmon.close()
-        self.nl.close()
+        self.ifaces.close()
         log.info("stopped")
         return 0
 
     def _remove_leftover_vips(self, cfgs) -> None:
         """A crashed run may have left VIPs on interfaces: nobody is announcing them now."""
         for cfg in cfgs:
-            for vip in cfg.vips:
-                try:
-                    if self.nl.del_vip(cfg.interface, vip):
-                        log.warning("[%s] removed leftover VIP %s from %s", cfg.name, vip,
-                                    cfg.interface)
-                except OSError as e:
-                    log.warning("[%s] cannot check %s for leftover VIPs: %s", cfg.name,
-                                cfg.interface, e)
+            holdings.remove(self.nl, cfg, leftovers=True)
 
     def _add_instance(self, cfg: configmod.InstanceConfig) -> None:
         now = self.loop.time()
-        ifname = cfg.interface
-        local = cfg.unicast_src
-        if local is None:
-            local = (self.nl.primary_ipv4(ifname, [str(v.ip) for v in cfg.vips]) if cfg.family == 4
-                     else self.nl.link_local6(ifname))
-        rt = Runtime(cfg, local or "", now)
+        rt = Runtime(cfg, self.ifaces.source_address(cfg) or "", now)
         self.runtimes[cfg.name] = rt
-        key = (ifname, cfg.family)
-        sock = self._socks.get(key)
-        if sock is None:
-            sock = self._socks[key] = VrrpSocket(ifname, cfg.family)
-            self._demux[key] = {}
-            self.loop.add_reader(sock.fileno(), self._on_readable, sock, self._demux[key],
-                                 cfg.family)
-        if rt.multicast:
-            sock.join_multicast()
-        self._demux[key][cfg.vrid] = rt
+        self.ifaces.attach(rt)
         self._hooks[cfg.name] = HookQueue(cfg.name, cfg.notify.timeout,
                                           self.config.global_.script_user)
-        if ifname not in self._links:
-            self._links[ifname] = self.nl.link_up(ifname)
+        self._hooks[cfg.name].on_result = self.observer.hook
+        self.ifaces.link_up(cfg.interface)
         self._refresh_faults(rt)     # in INIT this only records faults and priority
         self._apply(rt, rt.core.handle(Startup(), now))
 
     def _sync_checks(self) -> None:
-        """Start runners for new or changed checks, stop those gone or changed."""
+        """Start runners for new or changed checks, stop those gone or changed; track the files
+        the instances name."""
+        self.files.track(f.path for i in self.config.instances for f in i.track_files)
         wanted = self.config.checks
         for name, runner in list(self.checks.items()):
             if wanted.get(name) != runner.cfg:
@@ -138,19 +127,14 @@ class Daemon:
             if name not in self.checks:
                 runner = self.checks[name] = CheckRunner(cfg, self._on_check_change,
                                                          self.config.global_.script_user)
+                runner.on_result = self.observer.check
                 runner.start()
 
     def _remove_instance(self, name: str) -> None:
         rt = self.runtimes.pop(name)
         self._apply(rt, rt.core.handle(Shutdown(), self.loop.time()))
         rt.deadline = None
-        key = (rt.cfg.interface, rt.cfg.family)
-        self._demux[key].pop(rt.cfg.vrid, None)
-        if not any((r.cfg.interface, r.cfg.family) == key for r in self.runtimes.values()):
-            sock = self._socks.pop(key)
-            del self._demux[key]
-            self.loop.remove_reader(sock.fileno())
-            sock.close()
+        self.ifaces.detach(rt)
 
     def reload(self) -> dict:
         """SIGHUP: validate first; a bad config changes nothing. Unchanged instances keep state."""
@@ -256,21 +240,16 @@ class Daemon:
 
     # ---- links and faults ---------------------------------------------------------------
 
-    def _on_link(self) -> None:
-        try:
-            changes = self.linkmon.read()
-        except OSError as e:
-            log.warning("link monitor: %s", e)
-            return
-        for ifname, up in changes:
-            if self._links.get(ifname) == up:
-                continue
-            self._links[ifname] = up
-            log.info("link %s %s", ifname, "up" if up else "down")
-            for rt in list(self.runtimes.values()):
-                if ifname == rt.cfg.interface or any(
-                        t.name == ifname for t in rt.cfg.track_interfaces):
-                    self._refresh_faults(rt)
+    def _on_link(self, ifname: str, up: bool) -> None:
+        for rt in list(self.runtimes.values()):
+            if ifname == rt.cfg.interface or any(
+                    t.name == ifname for t in rt.cfg.track_interfaces):
+                self._refresh_faults(rt)
+
+    def _on_file_change(self, path: str) -> None:
+        for rt in list(self.runtimes.values()):
+            if any(f.path == path for f in rt.cfg.track_files):
+                self._refresh_faults(rt)
 
     def _on_check_change(self, runner: CheckRunner) -> None:
         for rt in list(self.runtimes.values()):
@@ -281,23 +260,29 @@ class Daemon:
     def _tracking(self, rt: Runtime) -> tuple[set[str], int]:
         """(faults, effective priority) from the tracked interfaces and checks."""
         faults, weights = set(), []
-        items = [(rt.cfg.interface, 0)] + [(t.name, t.weight) for t in rt.cfg.track_interfaces]
-        for name, weight in items:
-            if name not in self._links:
-                self._links[name] = self.nl.link_up(name)
-            if not self._links[name]:
+        items = [(rt.cfg.interface, 0, False)] + [(t.name, t.weight, t.reverse)
+                                                 for t in rt.cfg.track_interfaces]
+        for name, weight, reverse in items:
+            if tracked_applies(self.ifaces.link_up(name), reverse):
                 if weight == 0:
-                    faults.add(f"link {name} down")
+                    faults.add(f"link {name} {'up (reverse)' if reverse else 'down'}")
                 else:
                     weights.append(weight)
         for t in rt.cfg.track_checks:
             runner = self.checks.get(t.name)
-            if runner is not None and runner.ok is False:
+            if runner is not None and tracked_applies(runner.ok, t.reverse):
                 weight = runner.cfg.weight if t.weight is None else t.weight
                 if weight == 0:
-                    faults.add(f"check {t.name} failing")
+                    faults.add(f"check {t.name} {'passing (reverse)' if t.reverse else 'failing'}")
                 else:
                     weights.append(weight)
+        for f in rt.cfg.track_files:
+            value = self.files.values.get(f.path, 0)
+            effect = track_file_effect(value, f.weight, f.reverse)
+            if effect is None:
+                faults.add(f"track file {f.path} = {value}")
+            elif effect:
+                weights.append(effect)
         if not rt.local_addr:
             faults.add(f"no source address on {rt.cfg.interface}")
         return faults, effective_priority(rt.cfg.priority, weights)
@@ -333,6 +318,7 @@ class Daemon:
                 self._send(rt, a.priority)
             elif t is Transition:
                 log.info("[%s] %s -> %s (%s)", rt.name, a.old, a.new, a.reason)
+                self.observer.transition(rt.name, rt.cfg.vrid, str(a.old), str(a.new), a.reason)
             elif t is AddVips or t is Announce:
                 if deferred is not None:
                     deferred.append(a)
@@ -367,24 +353,20 @@ class Daemon:
         if t is AddVips:
             if rt.core.state is not State.MASTER:
                 return     # a deferred add after we already lost the role
-            for vip in rt.cfg.vips:
-                try:
-                    self.nl.add_vip(rt.cfg.interface, vip)
-                except OSError as e:
-                    log.error("[%s] cannot add VIP %s: %s", rt.name, vip, e)
+            holdings.add(self.nl, rt.cfg)
             rt.vips_on = True
+            if rt.cfg.garp_delay > 0:
+                # keepalived's garp_master_delay: a second burst for whoever missed the first
+                self.loop.call_later(rt.cfg.garp_delay, self._announce, rt, rt.cfg.garp_repeat,
+                                     rt.became_master)
         elif t is RemoveVips:
-            for vip in rt.cfg.vips:
-                try:
-                    self.nl.del_vip(rt.cfg.interface, vip)
-                except OSError as e:
-                    log.error("[%s] cannot remove VIP %s: %s", rt.name, vip, e)
+            holdings.remove(self.nl, rt.cfg)
             rt.vips_on = False
         elif t is Announce and rt.core.state is State.MASTER:
             self._announce(rt, rt.cfg.garp_repeat)
 
     def _send(self, rt: Runtime, priority: int) -> None:
-        sock = self._socks.get((rt.cfg.interface, rt.cfg.family))
+        sock = self.ifaces.socket(rt.cfg.interface, rt.cfg.family)
         if sock is None:
             return
         for payload, dst in rt.adverts(priority):
@@ -394,23 +376,26 @@ class Daemon:
                 rt.core.count("send_errors")
                 log.debug("[%s] send to %s: %s", rt.name, dst, e)
 
-    def _announce(self, rt: Runtime, remaining: int) -> None:
+    def _announce(self, rt: Runtime, remaining: int, episode: int | None = None) -> None:
+        """One GARP/NA round, then the rest of the burst; ``episode`` (a delayed burst) stops
+        it once the instance has left MASTER since."""
         if rt.core.state is not State.MASTER or self.runtimes.get(rt.name) is not rt:
+            return
+        if episode is not None and episode != rt.became_master:
             return
         ifname = rt.cfg.interface
         try:
-            ann = self._announcers.get(ifname)
-            if ann is None:
-                ann = self._announcers[ifname] = Announcer(ifname)
-            frames = rt.frames or rt.announce_frames(self.nl.mac(ifname), ipv6_forwarding(ifname))
-            for frame in frames:
+            frames = rt.frames or rt.announce_frames(self.ifaces.mac, ipv6_forwarding)
+            for dev, frame in frames:
+                ifname = dev
+                ann = self.ifaces.announcer(dev)
                 ann.send(frame)
             rt.core.count("announce_sent")
-        except OSError as e:
+        except (OSError, LookupError) as e:
             log.warning("[%s] gratuitous ARP/NA on %s failed: %s", rt.name, ifname, e)
         if remaining > 1:
-            self.loop.call_later(rt.cfg.garp_interval, self._announce, rt, remaining - 1)
-        elif rt.cfg.garp_refresh > 0:
+            self.loop.call_later(rt.cfg.garp_interval, self._announce, rt, remaining - 1, episode)
+        elif rt.cfg.garp_refresh > 0 and episode is None:
             self.loop.call_later(rt.cfg.garp_refresh, self._announce, rt, 1)
 
     async def _compare_data(self, rt: Runtime, peer: str) -> None:

@@ -73,6 +73,8 @@ def _kill_group(pid: int) -> None:
 class HookQueue:
     """Serialises one instance's notify hooks."""
 
+    on_result = None    # called (instance, state, returncode, output, duration) after each run
+
     def __init__(self, name: str, timeout: float, user: str | None = None) -> None:
         self.name = name
         self.timeout = timeout
@@ -109,6 +111,8 @@ class HookQueue:
                 self.runs.append((state, res.returncode))
                 self.last = {"state": state, "exit": res.returncode, "output": res.output,
                              "time": round(started, 3), "duration": round(res.duration, 3)}
+                if self.on_result:
+                    self.on_result(self.name, state, res.returncode, res.output, res.duration)
                 if res.ok:
                     log.info("[%s] %s hook ok (%.2fs)", self.name, state, res.duration)
                 else:

@@ -5,10 +5,12 @@ Adverts are encoded once per priority and re-sent; GARP/NA frames are built once
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from vipd.config import InstanceConfig
 from vipd.core import packet
 from vipd.core.instance import Instance, RouterParams
+from vipd import holdings
 from vipd.net import announce
 
 log = logging.getLogger("vipd")
@@ -35,7 +37,7 @@ class Runtime:
         self.dsts = (tuple(cfg.unicast_peers) if cfg.unicast_peers
                      else (packet.MCAST_V4 if cfg.family == 4 else packet.MCAST_V6,))
         self._adverts: dict[int, tuple[tuple[bytes, str], ...]] = {}
-        self.frames: tuple[bytes, ...] | None = None      # GARP/NA, built on first use
+        self.frames: tuple[tuple[str, bytes], ...] | None = None   # (dev, GARP/NA) built once
         # the last datagram decoded for this instance (see Daemon._on_readable)
         self.rx_payload = self.rx_src = self.rx_dst = None
         self.rx_advert: packet.Advert | None = None
@@ -55,17 +57,26 @@ class Runtime:
             self._adverts[priority] = cached
         return cached
 
-    def announce_frames(self, mac: bytes, router: bool) -> tuple[bytes, ...]:
+    def announce_frames(self, mac_of: Callable[[str], bytes], forwarding_of: Callable[[str], bool]
+                        ) -> tuple[tuple[str, bytes], ...]:
+        """(dev, frame) for every held address (excluded VIPs too), each from the dev it is on."""
         if self.frames is None:
             frames = []
-            for vip in self.cfg.vips:
-                if vip.version == 4:
-                    frames.append(announce.garp_frame(mac, str(vip.ip)))
+            for h in self.cfg.held:
+                dev = h.dev or self.cfg.vip_dev
+                if h.address.version == 4:
+                    frames.append((dev, announce.garp_frame(mac_of(dev), str(h.address.ip))))
                 else:
                     # sent from the VIP itself, as keepalived does
-                    frames.append(announce.unsolicited_na_frame(mac, str(vip.ip), router=router))
+                    frames.append((dev, announce.unsolicited_na_frame(
+                        mac_of(dev), str(h.address.ip), router=forwarding_of(dev))))
             self.frames = tuple(frames)
         return self.frames
+
+    @property
+    def became_master(self) -> int:
+        """Counts MASTER episodes, so a delayed GARP burst can tell it is still in its own."""
+        return self.core.counters.get("became_master", 0)
 
     def hook_env(self, state: str, prev: str) -> dict[str, str]:
         c = self.core
@@ -107,5 +118,6 @@ class Runtime:
             "hook": hook,
             "transitions": [{"time": round(t + wall_offset, 3), "from": a, "to": b, "reason": r}
                             for t, a, b, r in c.history],
+            **holdings.status(self.cfg, self.vips_on),
         }
 

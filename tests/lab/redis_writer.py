@@ -8,12 +8,11 @@
                                        "WALLTIME role master_host link sync loading" on each change
 
 write: TIME is time.monotonic() when the SET's answer (or error) came back: the clock is shared by
-every namespace, so the test compares it with its own. SET is "ok" or the error's kind: the first
-word of a Redis error (READONLY, LOADING, ...) or the exception class (ConnectionError,
-TimeoutError). WAIT is how many replicas acknowledged the write, "-" when it was not asked (the
-SET failed), or an error kind. A write is "acked" when WAIT >= 1: the replica had it. After any
-connection error the next command opens a new connection; nothing is retried, so each line is one
-attempt and an error is never hidden.
+every namespace, so the test compares it with its own. SET is "ok" or the error's kind (KINDS):
+READONLY, NOREPLICAS, LOADING, ... or ConnectionError, TimeoutError. WAIT is how many replicas
+acknowledged the write, "-" when it was not asked (the SET failed), or an error kind. A write
+is "acked" when WAIT >= 1: the replica had it. After any connection error the next command opens
+a new connection; nothing is retried, so each line is one attempt and an error is never hidden.
 """
 import json
 import sys
@@ -33,8 +32,24 @@ def client(host: str, port: int) -> redis.Redis:
                        retry=Retry(NoBackoff(), 0), decode_responses=True)
 
 
+# An error's kind by its exception class. redis-py strips the code from the errors it has a class
+# for (a ReadOnlyError's message starts "You can't write..."), so the message cannot tell them
+# apart. A plain ResponseError is a code redis-py has no class for (NOREPLICAS, MISCONF, ERR): it
+# keeps the code as the message's first word. Order matters: BusyLoadingError is a ConnectionError.
+KINDS = ((redis.exceptions.ReadOnlyError, "READONLY"),
+         (redis.exceptions.BusyLoadingError, "LOADING"),
+         (redis.exceptions.OutOfMemoryError, "OOM"),
+         (redis.exceptions.MasterDownError, "MASTERDOWN"),
+         (redis.exceptions.AuthenticationError, "AUTH"),
+         (redis.exceptions.TimeoutError, "TimeoutError"),
+         (redis.exceptions.ConnectionError, "ConnectionError"))
+
+
 def kind(e: Exception) -> str:
-    if isinstance(e, redis.ResponseError):
+    for cls, name in KINDS:
+        if isinstance(e, cls):
+            return name
+    if type(e) is redis.ResponseError:
         return (str(e).split() or ["ERR"])[0]
     return type(e).__name__
 

@@ -13,9 +13,9 @@ import time
 
 import pytest
 
-import test_redis_pair
+import redispair
 from conftest import VIP4, VIPD, example_config, wait_holder, wait_state
-from test_redis_pair import H2, NAME, PORT, cli, fast_status, linked_replica_of, start_pair
+from redispair import H2, NAME, PORT, cli, fast_status, linked_replica_of, start_pair
 
 pytestmark = pytest.mark.lab
 
@@ -29,7 +29,7 @@ def test_frozen_master_yields_to_the_promoted_redis(lab_factory, monkeypatch, da
     lab = lab_factory(hosts=2)
     h1, h2 = lab.hosts
     if not data_aware:
-        monkeypatch.setattr(test_redis_pair, "example_config", lambda *a, **kw: "\n".join(
+        monkeypatch.setattr(redispair, "example_config", lambda *a, **kw: "\n".join(
             line for line in example_config(*a, **kw).splitlines()
             if not line.startswith("data_source")))
     p1, p2 = start_pair(lab)
