@@ -19,8 +19,8 @@ from vipd.control import ControlServer
 from vipd.core import packet
 from vipd.core.events import (
     AddVips, Announce, CompareData, DataCompared, DrainChanged, FailbackApproved, FaultChanged,
-    GateChanged, Log, Notify, PriorityChanged, PromotionRefused, RemoveVips, SendAdvert, Shutdown,
-    Startup, State, Transition,
+    GateChanged, Log, Notify, PriorityChanged, ProbeVips, PromotionRefused, RemoveVips, SendAdvert,
+    Shutdown, Startup, State, Transition, VipClaimed,
 )
 from vipd.core.tracking import effective_priority, track_file_effect, tracked_applies
 from vipd import holdings
@@ -32,6 +32,7 @@ from vipd.net.rawsock import VrrpSocket
 from vipd.net.timerfd import TimerFd
 from vipd.observe import Observer
 from vipd.redisinfo import compare_inputs
+from vipd.net.arpwatch import ArpWatchers, probe_frame
 from vipd.runtime import Runtime
 from vipd.scriptsec import load_checked
 from vipd.trackfiles import FileTracker
@@ -65,6 +66,7 @@ class Daemon:
         self._tfd = TimerFd()
         self.loop.add_reader(self._tfd.fileno(), self._on_timer)
         self.ifaces = InterfaceRegistry(self.loop, self._on_readable, self._on_link)
+        self.arp = ArpWatchers(self.loop, self._on_claim)
         self.nl = self.ifaces.nl
         self.control = ControlServer(self.config.global_.socket, self._control, self.observer)
         await self.control.start()
@@ -94,6 +96,7 @@ class Daemon:
             await self._metrics.close()
         self.loop.remove_reader(self._tfd.fileno())
         self._tfd.close()
+        self.arp.close()
         self.ifaces.close()
         log.info("stopped")
         return 0
@@ -114,6 +117,7 @@ class Daemon:
         self.ifaces.link_up(cfg.interface)
         self._refresh_faults(rt)     # in INIT this only records faults and priority
         self._apply(rt, rt.core.handle(Startup(), now))
+        self._sync_arp()
 
     def _sync_checks(self) -> None:
         """Start runners for new or changed checks, stop those gone or changed; track the files
@@ -135,6 +139,7 @@ class Daemon:
         self._apply(rt, rt.core.handle(Shutdown(), self.loop.time()))
         rt.deadline = None
         self.ifaces.detach(rt)
+        self._sync_arp()
 
     def reload(self) -> dict:
         """SIGHUP: validate first; a bad config changes nothing. Unchanged instances keep state."""
@@ -333,6 +338,8 @@ class Daemon:
                 deferred = None
             elif t is Log:
                 getattr(log, a.level)("[%s] %s", rt.name, a.message)
+            elif t is ProbeVips:
+                self._probe(rt)
             elif t is CompareData:
                 task = self.loop.create_task(self._compare_data(rt, a.peer))
                 self._tasks.add(task)
@@ -397,6 +404,36 @@ class Daemon:
             self.loop.call_later(rt.cfg.garp_interval, self._announce, rt, remaining - 1, episode)
         elif rt.cfg.garp_refresh > 0 and episode is None:
             self.loop.call_later(rt.cfg.garp_refresh, self._announce, rt, 1)
+
+    def _sync_arp(self) -> None:
+        wanted: dict[str, set[str]] = {}
+        for rt in self.runtimes.values():
+            if rt.cfg.family == 4:
+                wanted.setdefault(rt.cfg.interface, set()).update(rt.vip_addrs)
+        for why in self.arp.sync(wanted):
+            log.warning("%s", why)
+
+    def _on_claim(self, ifname: str, vip: str, mac: bytes) -> None:
+        """Another host says it has one of our VIPs (core/claims.py decides what it means)."""
+        try:
+            if mac == self.ifaces.mac(ifname):
+                return
+        except (OSError, LookupError):
+            return
+        now = self.loop.time()
+        for rt in list(self.runtimes.values()):
+            if rt.cfg.interface == ifname and vip in rt.vip_addrs:
+                self._apply(rt, rt.core.handle(VipClaimed(mac.hex(":")), now))
+
+    def _probe(self, rt: Runtime) -> None:
+        vip = next((v for v in rt.vip_addrs if ":" not in v), None)
+        if vip is None or not rt.local_addr:
+            return
+        try:
+            frame = probe_frame(self.ifaces.mac(rt.cfg.interface), rt.local_addr, vip)
+            self.ifaces.announcer(rt.cfg.interface).send(frame)
+        except (OSError, LookupError) as e:
+            log.debug("[%s] ARP probe on %s: %s", rt.name, rt.cfg.interface, e)
 
     async def _compare_data(self, rt: Runtime, peer: str) -> None:
         """INFO from our Redis and the peer's, on the loop; the core decides what it means."""

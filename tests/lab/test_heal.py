@@ -67,7 +67,8 @@ def outage_after(probe, healed, winner="h1"):
     return max(b - a for a, b in zip(marks, marks[1:]))
 
 
-@pytest.mark.parametrize("winner,loser", [("vipd", "vipd"), ("keepalived", "vipd")])
+@pytest.mark.parametrize("winner,loser", [("vipd", "vipd"), ("keepalived", "vipd"),
+                                          ("vipd", "keepalived")])
 def test_client_reaches_the_vip_within_an_interval_after_a_heal(pair, winner, loser):
     lab = pair
     h1, h2 = lab.hosts
@@ -80,15 +81,20 @@ def test_client_reaches_the_vip_within_an_interval_after_a_heal(pair, winner, lo
     probe = HttpProber(lab, period=0.01, timeout=0.1)
     figures = {}
     for first in ("winner", "loser"):
-        lab.partition(h1, h2)
-        assert wait_holder(lab, VIP4, ["h1", "h2"], timeout=8)
-        assert probe.wait_answer("h2", timeout=3), "the client should follow h2's announcement"
-        healed = heal_after_advert_of(lab, sniffer, h2 if first == "winner" else h1)
-        assert wait_holder(lab, VIP4, ["h1"], timeout=5)
-        assert probe.wait_answer("h1", timeout=40), f"{first} first: the VIP stayed dead"
-        crossed = [src for t, src, prio in adverts(sniffer) if t > healed and prio > 0]
-        assert crossed[0] == (h1.ip4 if first == "winner" else h2.ip4), "forced order failed"
-        figures[first] = outage_after(probe, healed)
+        # The forced order can miss when the other side's advert falls between the one we wait
+        # for and the unpartition (a loaded machine): the sniffer tells, and the round is redone.
+        for _ in range(3):
+            lab.partition(h1, h2)
+            assert wait_holder(lab, VIP4, ["h1", "h2"], timeout=8)
+            assert probe.wait_answer("h2", timeout=3), "the client should follow h2's announcement"
+            healed = heal_after_advert_of(lab, sniffer, h2 if first == "winner" else h1)
+            assert wait_holder(lab, VIP4, ["h1"], timeout=5)
+            assert probe.wait_answer("h1", timeout=40), f"{first} first: the VIP stayed dead"
+            crossed = [src for t, src, prio in adverts(sniffer) if t > healed and prio > 0]
+            if crossed[0] == (h1.ip4 if first == "winner" else h2.ip4):
+                figures[first] = outage_after(probe, healed)
+                break
+    assert set(figures) == {"winner", "loser"}, f"could not force the crossing order: {figures}"
     print(f"\npartition heal, {winner} winner / {loser} loser, interval {INTERVAL:g}s: client "
           f"outage {figures['winner'] * 1000:.0f} ms (winner's advert first), "
           f"{figures['loser'] * 1000:.0f} ms (loser's first)")

@@ -3,12 +3,12 @@ deadlines for each verdict, the hold, the episode, and a promotion the master ho
 import pytest
 
 from vipd.core.events import (
-    Announce, CompareData, DataCompared, Log, Notify, PromotionRefused, RemoveVips, SendAdvert,
-    State, Transition,
+    Announce, CompareData, DataCompared, Log, Notify, ProbeVips, PromotionRefused, RemoveVips,
+    SendAdvert, State, Transition, VipClaimed,
 )
 from vipd.core.succession import NO_REPLID, ReplInfo
 from vipd.core.timers import master_down_interval_s
-from test_instance import PEER, adv, master, only, rx
+from test_instance import PEER, adv, master, only, rx, started
 
 OLD = ReplInfo("master", "1" * 40, NO_REPLID, -1, 1300, keys=14)          # stale primary
 NEW = ReplInfo("master", "2" * 40, "1" * 40, 1235, 1500, keys=15)         # promoted from OLD
@@ -151,3 +151,26 @@ def test_parting_advert_after_a_preemption_reannounces_without_rerunning_the_hoo
     assert only(acts, SendAdvert, Announce, Notify) == [SendAdvert(100), Announce()]
     acts = rx(inst, adv(50), 10.0)         # a lower master much later: a split brain
     assert Notify("MASTER", "MASTER", reassert=True) in acts
+
+
+def test_a_vip_claim_starts_probing_and_the_first_unanswered_probe_reannounces():
+    """core/claims.py: a master we cannot hear (e.g. keepalived that yielded silently)."""
+    inst = master()                                   # adverts at 4.609375 + k
+    acts = inst.handle(VipClaimed("02:00:00:00:00:02"), 4.2)
+    assert isinstance(acts[0], Log) and "claims our VIPs" in acts[0].message
+    assert inst.handle(VipClaimed("02:00:00:00:00:02"), 4.3) == []     # once per episode
+    assert inst.handle_timer(4.609375) == [SendAdvert(100), ProbeVips()]
+    assert inst.next_deadline() == pytest.approx(4.709375)              # the answer's deadline
+    inst.handle(VipClaimed("02:00:00:00:00:02"), 4.62)                 # it still holds the VIP
+    assert only(inst.handle_timer(4.709375), Announce) == []
+    assert inst.handle_timer(5.609375) == [SendAdvert(100), ProbeVips()]
+    acts = inst.handle_timer(5.709375)                                  # no answer: it let go
+    assert only(acts, Announce) == [Announce()]
+    assert inst.handle_timer(6.609375) == [SendAdvert(100)]             # probing stopped
+    assert inst.counters["vip_claim_released"] == 1
+
+
+def test_vip_claims_are_ignored_unless_master():
+    inst = started()
+    assert inst.handle(VipClaimed("02:00:00:00:00:02"), 1.0) == []
+    assert not inst.claims.active

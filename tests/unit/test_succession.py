@@ -138,3 +138,18 @@ def test_resp_replies_are_read_and_garbage_refused():
         asyncio.run(read(b"$99999999\r\n"))
     with pytest.raises(RedisError):
         asyncio.run(read(b"HTTP/1.1 400\r\n"))
+
+
+def test_arp_probe_frame_asks_for_the_vip_from_our_own_address():
+    """vipd/net/arpwatch.py: the probe must not touch anyone's entry for the VIP."""
+    import socket as s
+    from vipd.net.arpwatch import _bpf, probe_frame
+    mac = bytes.fromhex("020000000001")
+    f = probe_frame(mac, "198.51.100.1", "198.51.100.100")
+    assert f[:6] == b"\xff" * 6 and f[6:12] == mac and f[12:14] == b"\x08\x06"
+    assert f[20:22] == b"\x00\x01"                                   # request
+    assert f[22:28] == mac and f[28:32] == s.inet_aton("198.51.100.1")   # sender: us
+    assert f[32:38] == b"\0" * 6 and f[38:42] == s.inet_aton("198.51.100.100")
+    # the filter: 3 + one test per VIP + drop + accept; each VIP test jumps to accept
+    prog = _bpf(["198.51.100.100", "198.51.100.101"])
+    assert len(prog) == 7 * 8

@@ -88,6 +88,12 @@ class PromotionRefused:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class VipClaimed:
+    """An ARP packet from another MAC gave one of our VIPs as its sender address."""
+    mac: str
+
+
 # ---- output actions -----------------------------------------------------------------------
 
 
@@ -124,6 +130,11 @@ class Notify:
 class CompareData:
     """Fetch INFO from our Redis and from ``peer``'s, then hand the core a DataCompared."""
     peer: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeVips:
+    """Send an ARP request for a VIP from our own address: a host that holds it will answer."""
 
 
 @dataclass(frozen=True, slots=True)

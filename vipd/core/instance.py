@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from vipd.core import policy, succession
 from vipd.core.events import (
     AddVips, AdvertReceived, Announce, CompareData, DataCompared, DrainChanged, FailbackApproved,
-    FaultChanged, GateChanged, Log, Notify, PriorityChanged, PromotionRefused, RemoveVips,
-    SendAdvert, Shutdown, Startup, State, Transition,
+    FaultChanged, GateChanged, Log, Notify, PriorityChanged, ProbeVips, PromotionRefused,
+    RemoveVips, SendAdvert, Shutdown, Startup, State, Transition, VipClaimed,
 )
+from vipd.core.claims import ClaimProbe
 from vipd.core.packet import Advert, Reason
 from vipd.core.timers import master_down_interval_s, skew_time_s
 
@@ -88,6 +89,7 @@ class Instance:
         self.data: tuple[str, succession.Comparison, float] | None = None   # (peer, verdict, when)
         self.refused: tuple[str, float] | None = None   # last promotion the master hook refused
         self._refused_hold = False
+        self.claims = ClaimProbe()      # another host answering ARP for our VIPs (core/claims.py)
 
     # ---- public interface -------------------------------------------------------------
 
@@ -112,12 +114,18 @@ class Instance:
             return self._data_compared(event, now)
         if isinstance(event, PromotionRefused):
             return self._promotion_refused(event.reason, now)
+        if isinstance(event, VipClaimed):
+            if self.state is State.MASTER and self.claims.claimed(now):
+                self.count("vip_claims")
+                return [Log("warning", f"{event.mac} claims our VIPs while we are master: a"
+                                       " master we cannot hear; probing for it with each advert")]
+            return []
         raise UnexpectedEvent(self.state, event)
 
     def next_deadline(self) -> float | None:
         best = None
         for d in (self._adver_deadline, self._down_deadline, self._preempt_deadline,
-                  self._handover_deadline, self._hold_deadline):
+                  self._handover_deadline, self._hold_deadline, self.claims.deadline):
             if d is not None and (best is None or d < best):
                 best = d
         return best
@@ -153,6 +161,11 @@ class Instance:
             elif self.state is State.BACKUP:
                 # drained: the master is gone and we do not take over; forget it
                 self.master_ip = self.master_priority = None
+        if self.claims.deadline is not None and now >= self.claims.deadline \
+                and self.claims.unanswered(now):
+            self.count("vip_claim_released")
+            actions += [Announce(), Log("info", "the other claimant of our VIPs let go:"
+                                                " re-announcing")]
         if self._adver_deadline is not None and now >= self._adver_deadline:
             # Keep the cadence (no drift from processing delay) unless we fell a whole interval
             # behind, e.g. after the process was frozen.
@@ -161,6 +174,9 @@ class Instance:
             self._adver_deadline = nxt if nxt > now else now + interval
             actions.append(SendAdvert(self.priority))
             self.count("adverts_sent")
+            if self.claims.active:
+                self.claims.probe_sent(now)
+                actions.append(ProbeVips())
         return actions
 
     @property
@@ -559,6 +575,7 @@ class Instance:
             self.failback_pending = False
         if new is not State.MASTER:
             self._hold_deadline = None      # a held data decision only concerns a master
+            self.claims.reset()
         self.history.append((now, str(old), str(new), reason))
         self.count("transitions")
         return Transition(old, new, reason)
