@@ -38,7 +38,7 @@ import tomllib
 
 log = logging.getLogger("vipd.lab")
 
-from labkit import _DROP, _HTTP_GET, _PING, NGINX_CONF, _vrrp_from  # noqa: E402
+from labkit import _DROP, _HTTP_GET, _PING, NGINX_CONF, _vrrp_from, frames_from  # noqa: E402
 from labproc import Capture, Proc, _kill_in_namespaces, _listening, _start_time  # noqa: E402,F401
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -47,6 +47,7 @@ FAMILY = "vl"                       # every lab prefix starts with this; --all-s
 STATE_DIR = pathlib.Path("/run/vipd-lab")
 NETNS_DIR = pathlib.Path("/run/netns")
 BRIDGE = "br0"
+BRIDGE2 = "br1"                     # the optional second segment (Lab.add_segment)
 CLIENT_ID = 200
 CAPTURE_FILTER = "ip proto 112 or ip6 proto 112 or arp or icmp6"
 
@@ -275,6 +276,36 @@ class Lab:
             f"link set lo up\naddr add {m.ip4}/24 dev {m.ifname}\n"
             f"addr add {m.ip6}/64 dev {m.ifname} nodad\nlink set {m.ifname} up\n"
             for m in self.members])
+
+    def add_segment(self) -> None:
+        """A second segment for instances on two interfaces (sync groups): bridge br1 with
+        ports <host>b, and eth1 = 203.0.113.I/24, 2001:db8:1::I/64 in every host and the client."""
+        batch = [f"link add {BRIDGE2} type bridge stp_state 0 forward_delay 0 mcast_snooping 0",
+                 f"link set {BRIDGE2} up"]
+        for m in self.members:
+            batch += [f"link add {m.port}b type veth peer name eth1 address "
+                      f"02:76:6c:01:00:{m.id:02x} netns {m.ns}", f"link set {m.port}b master {BRIDGE2} up"]
+        _ip(["-n", self.bridge_ns], batch)
+        self._parallel([["ip", "-n", m.ns, "-batch", "-"] for m in self.members], [
+            f"addr add 203.0.113.{m.id}/24 dev eth1\naddr add 2001:db8:1::{m.id}/64 dev eth1 nodad\n"
+            "link set eth1 up\n" for m in self.members])
+
+    def set_port(self, port: str, up: bool) -> None:
+        """A bridge port ("h1", or "h1b" on the second segment) up or down: the host sees its
+        carrier come and go."""
+        _ip(["-n", self.bridge_ns, "link", "set", port, "up" if up else "down"])
+
+    def holder_on(self, vip: str, ifname: str) -> list[str]:
+        """Names of the members whose ifname carries vip (holder() looks at eth0 only)."""
+        want = ipaddress.ip_address(vip)
+        found = []
+        for m in self.members:
+            out = subprocess.run(["ip", "-j", "-n", m.ns, "addr", "show", "dev", ifname],
+                                 capture_output=True, text=True, timeout=10).stdout
+            if any(ipaddress.ip_address(a["local"]) == want for link in json.loads(out or "[]")
+                   for a in link.get("addr_info", [])):
+                found.append(m.name)
+        return found
 
     @staticmethod
     def _parallel(cmds: list[list[str]], inputs: list[str] | None = None) -> None:
@@ -506,6 +537,18 @@ class Lab:
     def unpartition(self, a: Host | str, b: Host | str) -> None:
         a, b = self._h(a), self._h(b)
         self._tc([f"filter del dev {dst.port} egress pref {1000 + src.id}"
+                  for src, dst in ((a, b), (b, a))], force=True)
+
+    def isolate(self, a: Host | str, b: Host | str) -> None:
+        """Drops every frame between a and b (by source MAC), both ways; the client and other
+        hosts still reach both. For a host cut off from its peers but not from its clients."""
+        a, b = self._h(a), self._h(b)
+        self._tc([line for src, dst in ((a, b), (b, a))
+                  for line in self._bpf(dst, "egress", 2000 + src.id, frames_from(src.mac))])
+
+    def unisolate(self, a: Host | str, b: Host | str) -> None:
+        a, b = self._h(a), self._h(b)
+        self._tc([f"filter del dev {dst.port} egress pref {2000 + src.id}"
                   for src, dst in ((a, b), (b, a))], force=True)
 
     # --- observing --------------------------------------------------------------------------

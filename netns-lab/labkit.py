@@ -110,3 +110,11 @@ def _vrrp_from(mac: str, ip4: str, ip6s: list[str]) -> str:
     return _cbpf(p + ["mac", ("ld", "w", 6), ("jeq", int.from_bytes(m[:4], "big"), "mac2", "pass"),
                       "mac2", ("ld", "h", 10), ("jeq", int.from_bytes(m[4:], "big"), "drop", "pass"),
                       "pass", ("ret", -1), "drop", ("ret", 2)])
+
+
+def frames_from(mac: str) -> str:
+    """Classic BPF: drop every frame whose source MAC is mac; others go on to the next filter."""
+    m = bytes.fromhex(mac.replace(":", ""))
+    return _cbpf([("ld", "w", 6), ("jeq", int.from_bytes(m[:4], "big"), "low", "pass"),
+                  "low", ("ld", "h", 10), ("jeq", int.from_bytes(m[4:], "big"), "drop", "pass"),
+                  "pass", ("ret", -1), "drop", ("ret", 2)])

@@ -1,8 +1,9 @@
 """Runs the named health checks periodically, concurrently, never blocking the loop.
 
 A check program exits 0 when healthy; anything else, or its timeout, is a failure (on timeout
-its whole process group is killed). Results go through rise/fall; the first line of output is
-logged when the state changes.
+its whole process group is killed). A built-in check (http, tcp, redis, sentinel: vipd/probes)
+runs on the event loop instead, under the same timeout and with the same result. Results go
+through rise/fall; the first line of output is logged when the state changes.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Callable
 from vipd.config import CheckConfig
 from vipd.core.tracking import RiseFall
 from vipd.hooks import run_program
+from vipd.probes.run import make_probe, run_probe
 
 log = logging.getLogger("vipd.checks")
 
@@ -30,6 +32,8 @@ class CheckRunner:
         self.output = ""
         self.runs = self.failures = self.timeouts = 0
         self._task: asyncio.Task | None = None
+        self._wake = asyncio.Event()        # set: run now, not at the end of the interval
+        self.probe = make_probe(cfg, self._wake.set) if cfg.builtin is not None else None
 
     @property
     def ok(self) -> bool | None:
@@ -45,9 +49,14 @@ class CheckRunner:
                 await self._task
             except asyncio.CancelledError:
                 pass
+        if self.probe is not None:
+            await self.probe.close()
 
     async def run_once(self) -> bool:
-        res = await run_program(self.cfg.command, self.cfg.timeout, user=self.user)
+        if self.probe is not None:
+            res = await run_probe(self.probe, self.cfg.timeout)
+        else:
+            res = await run_program(self.cfg.command, self.cfg.timeout, user=self.user)
         self.runs += 1
         if not res.ok:
             self.failures += 1
@@ -71,9 +80,14 @@ class CheckRunner:
                 await self.run_once()
             except Exception:       # a broken check never takes the daemon down
                 log.exception("check %s crashed", self.name)
-            await asyncio.sleep(max(0.0, self.cfg.interval - (loop.time() - started)))
+            try:
+                async with asyncio.timeout(max(0.0, self.cfg.interval - (loop.time() - started))):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
+            self._wake.clear()
 
     def status(self) -> dict:
-        return {"ok": self.health.ok, "output": self.output, "runs": self.runs,
+        return {"ok": self.health.ok, "kind": self.cfg.kind, "output": self.output, "runs": self.runs,
                 "failures": self.failures, "timeouts": self.timeouts,
                 "weight": self.cfg.weight}

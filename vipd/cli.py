@@ -131,6 +131,29 @@ def reload(sock, path) -> None:
     click.echo(json.dumps({k: v for k, v in r.items() if k != "ok"}))
 
 
+@main.command("import-keepalived")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("-i", "--config-id", "config_id", default=None,
+              help="for @ID lines, as keepalived -i (default: the host name's first label)")
+@click.option("-o", "--output", "out", default=None, type=click.Path(dir_okay=False),
+              help="write the vipd config here instead of stdout")
+def import_keepalived(file: str, config_id: str | None, out: str | None) -> None:
+    """Convert a keepalived.conf to a vipd config; the report (every keyword mapped or not
+    carried over, with file:line and why) goes to stderr."""
+    from vipd.kaimport import convert
+    text, result, errors = convert(file, config_id)
+    for e in errors:
+        click.echo(f"error: {e}", err=True)
+    click.echo(result.report(), err=True)
+    if errors:
+        sys.exit(2)
+    if out:
+        with open(out, "w") as f:
+            f.write(text)
+    else:
+        click.echo(text, nl=False)
+
+
 @main.command()
 @_socket_option
 def events(sock, path) -> None:

@@ -27,6 +27,8 @@ from vipd.confparse import (  # noqa: F401  (the parsers live there)
     _BAD, _Bad, _REQUIRED, _Table, _abs_path, _argv, _array, _choice, _first_family, _ifname, _in_family, _integer, _name, _plain_address, _seconds, _string, _vip, _key, _show, _did_you_mean,
 )
 
+from vipd.core.paths import HeartbeatPath
+
 IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 
 
@@ -54,14 +56,57 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True)
+class HttpCheck:
+    """GET a URL (HTTP/1.1); healthy on the expected status and, if set, body substring."""
+    http: str
+    expect_status: int = 200
+    expect_body: str | None = None
+    insecure: bool = False          # https: skip certificate verification
+
+
+@dataclass(frozen=True)
+class TcpCheck:
+    """Healthy when a TCP connect succeeds within the timeout."""
+    tcp: str                        # "host:port"
+
+
+@dataclass(frozen=True)
+class RedisCheck:
+    """PING; optionally the role and, for a replica, being in sync (as checks/redis --synced)."""
+    redis: str                      # "host:port"
+    role: str = "any"
+    synced: bool = False
+    max_lag: float = 30.0           # seconds since the replica last heard from its primary
+    password_env: str | None = None
+    password_file: str | None = None
+
+
+@dataclass(frozen=True)
+class SentinelCheck:
+    """Healthy where the primary that a majority of the sentinels can be asked names is local."""
+    sentinels: tuple[str, ...]      # "host:port" each
+    master_name: str
+    password_env: str | None = None
+    password_file: str | None = None
+
+
+BuiltinCheck = HttpCheck | TcpCheck | RedisCheck | SentinelCheck
+
+
+@dataclass(frozen=True)
 class CheckConfig:
     name: str
-    command: tuple[str, ...]
+    command: tuple[str, ...] = ()   # a program check, or ...
     interval: float = 1.0
     timeout: float = 1.0
     rise: int = 2
     fall: int = 2
     weight: int = 0
+    builtin: BuiltinCheck | None = None   # ... one run on the event loop (vipd/probes)
+
+    @property
+    def kind(self) -> str:
+        return "command" if self.builtin is None else _CHECK_KIND_KEY[type(self.builtin)]
 
 
 @dataclass(frozen=True)
@@ -91,15 +136,23 @@ class NotifyConfig:
 class DataSourceConfig:
     """The Redis whose data decides a split brain (docs/data-safety.md): ours at host:port, the
     peer's at the advert's source address and peer_port."""
-    redis: tuple[str, int]
+    redis: str                          # "HOST:PORT" ("[v6]:PORT"), as for a redis check
     peer_port: int | None = None        # None: the same port as ours
     password_env: str | None = None
     password_file: str | None = None
     timeout: float = 0.5                # per comparison (both INFOs together)
 
     @property
+    def host(self) -> str:
+        return self.redis.rsplit(":", 1)[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.redis.rsplit(":", 1)[1])
+
+    @property
     def peer_redis_port(self) -> int:
-        return self.redis[1] if self.peer_port is None else self.peer_port
+        return self.port if self.peer_port is None else self.peer_port
 
 
 @dataclass(frozen=True)
@@ -126,6 +179,7 @@ class InstanceConfig:
     garp_refresh: float = 0.0
     notify: NotifyConfig = NotifyConfig()
     data_source: DataSourceConfig | None = None
+    heartbeat: tuple[HeartbeatPath, ...] = ()
     # parity keys (DESIGN.md "Parity keys")
     excluded_vips: tuple[IPInterface, ...] = ()
     placed: tuple[HeldVip, ...] = ()        # the vips/excluded_vips entries given as tables
@@ -219,6 +273,24 @@ def _tracked(cls: type, name_parse: Callable[[Any], str],
     return parse
 
 
+def _heartbeat_path(family: int | None) -> Callable[[Any], HeartbeatPath]:
+    """One heartbeat path: {interface = ..., peers = [...], source = ...} (issue 14)."""
+    def addr(what: str) -> Callable[[Any], Any]:
+        return lambda v: str(_in_family(family, _plain_address, what)(v))
+
+    def parse(value: Any) -> HeartbeatPath:
+        t = _Table(value, HeartbeatPath, "an inline table {interface = ..., peers = [...],"
+                                         " source = ...}")
+        t.get("interface", _ifname, _REQUIRED)
+        t.get("peers", _array(addr("the VIPs are"), unique=str, nonempty=True,
+                              what="a non-empty array of addresses"), _REQUIRED)
+        t.get("source", addr("the VIPs are"), _REQUIRED)
+        if t.ok("peers", "source") and t.values["source"] in t.values["peers"]:
+            t.problem("source", f"{_show(t.values['source'])} is also listed in peers")
+        return t.build()
+    return parse
+
+
 def _boolean(value: Any) -> bool:
     if not isinstance(value, bool):
         raise _Bad(f"must be true or false, got {_show(value)}")
@@ -243,26 +315,106 @@ def _notify(raw: Any) -> NotifyConfig:
     return t.build()
 
 
-def _host_port(value: Any) -> tuple[str, int]:
-    """\"127.0.0.1:6379\" or \"[2001:db8::1]:6379\": an address (not a name: no resolver on the
-    failover path) and a port."""
-    text = value if isinstance(value, str) else ""
-    host, sep, port = text.rpartition(":")
-    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    try:
-        ipaddress.ip_address(host)
-        if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
-            raise ValueError
-    except ValueError:
-        raise _Bad(f'must be "ADDRESS:PORT" like "127.0.0.1:6379", got {_show(value)}') from None
-    return host, int(port)
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _Bad(f"must be true or false, got {_show(value)}")
+    return value
+
+
+def _host_port(default_port: int | None) -> Callable[[Any], str]:
+    """"host:port" ("[v6]:port" for IPv6); the port may be left out where there is a default."""
+    want = '"HOST:PORT"' if default_port is None else f'"HOST" or "HOST:PORT" (default port {default_port})'
+
+    def parse(value: Any) -> str:
+        if not isinstance(value, str):
+            raise _Bad(f"must be {want}, got {_show(value)}")
+        if default_port is not None and value.count(":") > 1 and not value.startswith("["):
+            value = f"[{value}]"        # a bare IPv6 address: the port is the default
+        m = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\](?::(\d+))?|([^\s:\[\]/]+)(?::(\d+))?", value)
+        host = m and (m[1] or m[3])
+        port = m and (m[2] or m[4])
+        if not m or (port is None and default_port is None) or (port and not 0 < int(port) < 65536):
+            raise _Bad(f"must be {want}, got {_show(value)}")
+        port = int(port) if port else default_port
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return parse
+
+
+def _http_url(value: Any) -> str:
+    m = isinstance(value, str) and re.fullmatch(r"https?://[^/\s?#]+[^\s]*", value)
+    if not m:
+        raise _Bad(f'must be an http:// or https:// URL like "http://127.0.0.1/health", '
+                   f"got {_show(value)}")
+    return value
+
+
+def _env_name(value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+        raise _Bad(f"must be the name of an environment variable, got {_show(value)}")
+    return value
+
+
+_PASSWORD_KEYS = {"password_env": _env_name, "password_file": _abs_path}
+# What each built-in check reads: its kind key (required), then its own options.
+_BUILTIN_KEYS: dict[type, dict[str, Callable[[Any], Any]]] = {
+    HttpCheck: {"http": _http_url, "expect_status": _integer(100, 599),
+                "expect_body": _string, "insecure": _boolean},
+    TcpCheck: {"tcp": _host_port(None)},
+    RedisCheck: {"redis": _host_port(6379), "role": _choice("any", "master", "replica"),
+                 "synced": _boolean, "max_lag": _seconds(0, lo_open=True), **_PASSWORD_KEYS},
+    SentinelCheck: {"sentinels": _array(_host_port(26379), unique=str, nonempty=True,
+                                        what='a non-empty array of "HOST:PORT"'),
+                    "master_name": _string, **_PASSWORD_KEYS},
+}
+_CHECK_KIND_KEY = {cls: next(iter(keys)) for cls, keys in _BUILTIN_KEYS.items()}
+_KIND_CLASS = {kind: cls for cls, kind in _CHECK_KIND_KEY.items()}
+_CHECK_KINDS = ("command", *_KIND_CLASS)
+_OPTION_KINDS: dict[str, list[str]] = {}     # option key -> the kinds that have it
+for _cls, _keys in _BUILTIN_KEYS.items():
+    for _opt in list(_keys)[1:]:
+        _OPTION_KINDS.setdefault(_opt, []).append(_CHECK_KIND_KEY[_cls])
+
+
+def _ignore(t: _Table, key: str, reason: str) -> None:
+    """Report a key that is wrong where it stands (so it is not also called unknown)."""
+    t.get(key, lambda v: v)
+    t.values.pop(key)
+    t.problem(key, reason)
+
+
+def _builtin(t: _Table, kind: str | None) -> BuiltinCheck | None:
+    """The built-in check ``kind`` names with its options (None for a command check).
+
+    Options of another kind are errors, so that a check cannot silently do something other than
+    what its author meant (say, expect_status on a tcp check)."""
+    cls = _KIND_CLASS.get(kind)
+    own = _BUILTIN_KEYS.get(cls, {})
+    values: dict[str, Any] = {}
+    for key in list(t.raw):
+        if key != kind and key in own:
+            values[key] = t.get(key, own[key])
+            t.values.pop(key)
+        elif key in _OPTION_KINDS and key not in own:
+            _ignore(t, key, "only valid in a check with "
+                    + " or ".join(f"{k} = ..." for k in _OPTION_KINDS[key]))
+    if cls is None:
+        return None
+    values[kind] = t.values.pop(kind)
+    ok = all(v is not _BAD for v in values.values())
+    if "password_env" in values and "password_file" in values:
+        t.problem("password_file", "give password_env or password_file, not both")
+        ok = False
+    if cls is SentinelCheck and "master_name" not in values:
+        t.problem("master_name", "required key is missing (the name the sentinels monitor)")
+        ok = False
+    return cls(**values) if ok else None
 
 
 def _data_source(raw: Any) -> DataSourceConfig:
     t = _Table(raw, DataSourceConfig, 'an inline table like { redis = "127.0.0.1:6379" }')
-    t.get("redis", _host_port, _REQUIRED)
+    t.get("redis", _host_port(6379), _REQUIRED)
     t.get("peer_port", _integer(1, 65535))
-    env = t.get("password_env", _string)
+    env = t.get("password_env", _env_name)
     path = t.get("password_file", _abs_path)
     t.get("timeout", _seconds(0.01, 5))
     if env not in (None, _BAD) and path not in (None, _BAD):
@@ -276,7 +428,21 @@ def _check(name: str, raw: Any) -> CheckConfig:
         _name(name)
     except _Bad as bad:
         t.problems.append(("", "check name " + bad.problems[0][1]))
-    t.get("command", _argv, _REQUIRED)
+    kinds = [k for k in _CHECK_KINDS if k in t.raw]
+    if not kinds and isinstance(raw, dict):
+        t.problems.append(("", "needs exactly one of " + ", ".join(_CHECK_KINDS)
+                           + " (what to check)"))
+    for extra in kinds[1:]:
+        _ignore(t, extra, f"a check does one thing and this one already has {kinds[0]} = ...")
+    kind = kinds[0] if kinds else None
+    if kind == "command":
+        t.get("command", _argv)
+    elif kind:
+        t.get(kind, _BUILTIN_KEYS[_KIND_CLASS[kind]][kind])
+    if "password" in t.raw:
+        _ignore(t, "password", "a password never goes in the config text: "
+                               "use password_env (a variable name) or password_file (root-only)")
+    t.values["builtin"] = _builtin(t, kind)
     t.get("interval", _seconds(0, lo_open=True))
     t.get("timeout", _seconds(0, lo_open=True))
     t.get("rise", _integer(1))
@@ -375,6 +541,7 @@ def _instance(raw: Any, check_names: list[str] | None) -> _Table:
     t.get("notify", _notify)
     data = t.get("data_source", _data_source)
     _parity_keys(t, family, held)
+    paths = t.get("heartbeat", _array(_heartbeat_path(family), unique=lambda h: h.interface))
 
     if t.ok("version", "advert_interval"):
         if reason := _advert_interval_for(version, interval):
@@ -399,6 +566,11 @@ def _instance(raw: Any, check_names: list[str] | None) -> _Table:
         t.values["unicast_peers"] = tuple(str(p) for p in peers)
     if src is not _BAD and src is not None:
         t.values["unicast_src"] = str(src)
+    if paths and paths is not _BAD and t.ok("interface"):
+        for i, hb in enumerate(paths):
+            if hb.interface == t.values["interface"]:
+                t.problems.append((f"heartbeat[{i}].interface", "is the instance's own interface;"
+                                   " a heartbeat path must be another link"))
     t.values["family"] = family or 4
     return t
 
@@ -423,6 +595,17 @@ def _instances(raw: Any, check_names: list[str] | None) -> tuple[InstanceConfig,
                 t.problem("vrid", f"VRID {where[1]} on {where[0]} (IPv{where[2]}) is already used "
                                   f"by instance[{vrids[where]}]")
             vrids.setdefault(where, i)
+    for i, t in enumerate(tables):
+        # Heartbeat sockets are demultiplexed by VRID like the VIP segment's: a path must not
+        # share its interface and VRID with another instance's segment or path.
+        if t.ok("heartbeat", "vrid", "vips") and t.values["heartbeat"]:
+            for j, hb in enumerate(t.values["heartbeat"]):
+                where = (hb.interface, t.values["vrid"], t.values["family"])
+                if where in vrids and vrids[where] != i:
+                    t.problems.append((f"heartbeat[{j}].interface",
+                                       f"VRID {where[1]} on {where[0]} (IPv{where[2]}) is already"
+                                       f" used by instance[{vrids[where]}]"))
+                vrids.setdefault(where, i)
     built, problems = [], []
     for i, t in enumerate(tables):
         try:
@@ -653,7 +836,11 @@ def diff_instances(old: Config, new: Config) -> tuple[set[str], set[str], set[st
     for name in old_by.keys() & new_by.keys():
         before, after = old_by[name], new_by[name]
         used = {tc.name for tc in after.track_checks} | set(after.failback_gate)
-        if before != after or any(old.checks.get(c) != new.checks.get(c) for c in used):
+        # membership of a sync group changes how the core elects (RouterParams.synced)
+        groups = [(g.name, g.instances) if g else None
+                  for g in (old.sync_group_of(name), new.sync_group_of(name))]
+        if before != after or any(old.checks.get(c) != new.checks.get(c) for c in used) \
+                or groups[0] != groups[1]:
             changed.add(name)
         else:
             unchanged.add(name)

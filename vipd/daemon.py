@@ -25,6 +25,8 @@ from vipd.core.events import (
 from vipd.core.tracking import effective_priority, track_file_effect, tracked_applies
 from vipd import holdings
 from vipd.checks import CheckRunner
+from vipd.groups import GroupRunner
+from vipd.heartbeat import Heartbeats
 from vipd.hooks import REFUSE_PROMOTION, HookQueue
 from vipd.interfaces import InterfaceRegistry
 from vipd.net.announce import ipv6_forwarding
@@ -58,6 +60,7 @@ class Daemon:
         self.observer = Observer()      # metrics and `vipd events` see the driver through it
         self._metrics = None
         self.files: FileTracker | None = None
+        self.groups: dict[str, GroupRunner] = {}
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -68,6 +71,7 @@ class Daemon:
         self.ifaces = InterfaceRegistry(self.loop, self._on_readable, self._on_link)
         self.arp = ArpWatchers(self.loop, self._on_claim)
         self.nl = self.ifaces.nl
+        self.heartbeats = Heartbeats(self.loop, self._apply, self._rx_error)
         self.control = ControlServer(self.config.global_.socket, self._control, self.observer)
         await self.control.start()
         if self.config.global_.metrics:
@@ -80,6 +84,7 @@ class Daemon:
         self._remove_leftover_vips(self.config.instances)
         self.files = FileTracker(self._on_file_change)
         self._sync_checks()
+        self._sync_groups()
         for cfg in self.config.instances:
             self._add_instance(cfg)
         log.info("vipd running: router_id %s, %d instance(s), control socket %s",
@@ -91,6 +96,8 @@ class Daemon:
         await asyncio.gather(*(c.stop() for c in self.checks.values()))
         self.files.close()
         await asyncio.gather(*(q.wait_idle(q.timeout + 1) for q in self._hooks.values()))
+        await asyncio.gather(*(g.hooks.wait_idle(g.hooks.timeout + 1)
+                               for g in self.groups.values()))
         await self.control.close()
         if self._metrics:
             await self._metrics.close()
@@ -108,13 +115,17 @@ class Daemon:
 
     def _add_instance(self, cfg: configmod.InstanceConfig) -> None:
         now = self.loop.time()
-        rt = Runtime(cfg, self.ifaces.source_address(cfg) or "", now)
+        rt = Runtime(cfg, self.ifaces.source_address(cfg) or "", now,
+                     synced=self.config.sync_group_of(cfg.name) is not None)
         self.runtimes[cfg.name] = rt
         self.ifaces.attach(rt)
         self._hooks[cfg.name] = HookQueue(cfg.name, cfg.notify.timeout,
                                           self.config.global_.script_user)
         self._hooks[cfg.name].on_result = self.observer.hook
-        self.ifaces.link_up(cfg.interface)
+        for name in (cfg.interface, *(hb.interface for hb in cfg.heartbeat)):
+            self.ifaces.link_up(name)
+        if cfg.heartbeat:
+            self.heartbeats.add(rt)
         self._refresh_faults(rt)     # in INIT this only records faults and priority
         self._apply(rt, rt.core.handle(Startup(), now))
         self._sync_arp()
@@ -134,10 +145,27 @@ class Daemon:
                 runner.on_result = self.observer.check
                 runner.start()
 
+    def _sync_groups(self) -> None:
+        """Keep the runners of unchanged sync groups (their state and hook queue), make new ones
+        for new or changed groups."""
+        old = self.groups
+        self.groups = {g.name: old[g.name] if g.name in old and old[g.name].cfg == g
+                       else GroupRunner(g, self.config.global_.script_user)
+                       for g in self.config.sync_groups}
+
+    def _group_step(self, rt: Runtime) -> None:
+        group = self.config.sync_group_of(rt.name)
+        runner = self.groups.get(group.name) if group else None
+        if runner is not None:
+            runner.step(self.runtimes, self._apply, self._hooks, self.loop.time())
+
     def _remove_instance(self, name: str) -> None:
-        rt = self.runtimes.pop(name)
-        self._apply(rt, rt.core.handle(Shutdown(), self.loop.time()))
+        rt = self.runtimes[name]
+        self._apply(rt, rt.core.handle(Shutdown(), self.loop.time()))   # a sync group sees it
+        del self.runtimes[name]
         rt.deadline = None
+        if rt.cfg.heartbeat:
+            self.heartbeats.remove(rt)
         self.ifaces.detach(rt)
         self._sync_arp()
 
@@ -154,6 +182,7 @@ class Daemon:
             self._remove_instance(name)
         self.config = new
         self._sync_checks()
+        self._sync_groups()
         self._remove_leftover_vips([new.instance(n) for n in sorted(added)])
         for name in sorted(added | changed):
             self._add_instance(new.instance(name))
@@ -200,19 +229,7 @@ class Daemon:
     def _on_readable(self, sock: VrrpSocket, by_vrid: dict[int, Runtime], family: int) -> None:
         now = self.loop.time()
         mcast = packet.MCAST_V4 if family == 4 else packet.MCAST_V6
-        for _ in range(RX_BATCH):
-            try:
-                got = sock.recv()
-            except packet.MalformedPacket as e:
-                self._rx_error(e.reason.value)
-                continue
-            except OSError as e:
-                self._rx_error("socket_error")
-                log.debug("recv on %s: %s", sock.ifname, e)
-                break
-            if got is None:
-                break
-            src, dst, ttl, payload = got
+        for src, dst, ttl, payload in sock.recv_batch(RX_BATCH, self._rx_error):
             rt = by_vrid.get(payload[1]) if len(payload) > 1 else None
             if rt is not None and payload == rt.rx_payload and src == rt.rx_src \
                     and dst == rt.rx_dst:
@@ -262,8 +279,8 @@ class Daemon:
                     t.name == runner.name for t in rt.cfg.track_checks):
                 self._refresh_faults(rt)
 
-    def _tracking(self, rt: Runtime) -> tuple[set[str], int]:
-        """(faults, effective priority) from the tracked interfaces and checks."""
+    def _tracking(self, rt: Runtime) -> tuple[set[str], list[int]]:
+        """(faults, weights that apply) from the tracked interfaces, checks and files."""
         faults, weights = set(), []
         items = [(rt.cfg.interface, 0, False)] + [(t.name, t.weight, t.reverse)
                                                  for t in rt.cfg.track_interfaces]
@@ -290,19 +307,29 @@ class Daemon:
                 weights.append(effect)
         if not rt.local_addr:
             faults.add(f"no source address on {rt.cfg.interface}")
-        return faults, effective_priority(rt.cfg.priority, weights)
+        return faults, weights
 
     def _refresh_faults(self, rt: Runtime) -> None:
         now = self.loop.time()
-        faults, priority = self._tracking(rt)
-        if frozenset(faults) != rt.core.faults:
-            self._apply(rt, rt.core.handle(FaultChanged(frozenset(faults)), now))
-        if priority != rt.core.priority:
-            self._apply(rt, rt.core.handle(PriorityChanged(priority), now))
-        if rt.cfg.failback_gate:
-            gate_ok = not self._failing_gates(rt)
-            if gate_ok != rt.core.gate_ok:
-                self._apply(rt, rt.core.handle(GateChanged(gate_ok), now))
+        group = self.config.sync_group_of(rt.name)
+        members = [rt] if group is None else [
+            self.runtimes[m] for m in group.instances if m in self.runtimes]
+        tracked = {m.name: self._tracking(m) for m in members}
+        # In a sync group every member's weights count for all (keepalived's group tracking):
+        # a weighted loss on one member lowers the whole group, so the peer group can take it
+        # as a whole instead of one member waiting forever for partners that still outrank.
+        shared = [w for _, weights in tracked.values() for w in weights]
+        for m in members:
+            faults = frozenset(tracked[m.name][0])
+            if faults != m.core.faults:
+                self._apply(m, m.core.handle(FaultChanged(faults), now))
+            priority = effective_priority(m.cfg.priority, shared)
+            if priority != m.core.priority:
+                self._apply(m, m.core.handle(PriorityChanged(priority), now))
+            if m.cfg.failback_gate:
+                gate_ok = not self._failing_gates(m)
+                if gate_ok != m.core.gate_ok:
+                    self._apply(m, m.core.handle(GateChanged(gate_ok), now))
 
     def _failing_gates(self, rt: Runtime) -> dict[str, str]:
         """Gate checks that do not pass (no result yet counts as failing), with their output."""
@@ -321,6 +348,8 @@ class Daemon:
             t = type(a)
             if t is SendAdvert:
                 self._send(rt, a.priority)
+                if rt.cfg.heartbeat:
+                    self.heartbeats.send(rt, a.priority)
             elif t is Transition:
                 log.info("[%s] %s -> %s (%s)", rt.name, a.old, a.new, a.reason)
                 self.observer.transition(rt.name, rt.cfg.vrid, str(a.old), str(a.new), a.reason)
@@ -348,6 +377,8 @@ class Daemon:
             for a in deferred:
                 self._vip_action(rt, a)
         self._touch(rt)
+        if rt.core.params.synced:
+            self._group_step(rt)
 
     @staticmethod
     def _promote_first(rt: Runtime, actions: list) -> bool:
@@ -471,9 +502,11 @@ class Daemon:
         now = self.loop.time()
         offset = time.time() - now
         return {"router_id": self.config.global_.router_id,
-                "instances": [rt.status(now, offset, self._check_status(rt),
-                                        self._hooks[rt.name].last)
+                "instances": [{**rt.status(now, offset, self._check_status(rt),
+                                           self._hooks[rt.name].last),
+                               **self.heartbeats.status(rt, now, self.ifaces.link_up)}
                               for rt in self.runtimes.values()],
+                "sync_groups": [g.status() for g in self.groups.values()],
                 "rx_errors": dict(sorted(self.rx_errors.items()))}
 
     def _check_status(self, rt: Runtime) -> dict:

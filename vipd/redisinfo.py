@@ -90,6 +90,6 @@ async def compare_inputs(ds: DataSourceConfig, peer: str) -> tuple[ReplInfo | No
     """INFO from our Redis and from the peer's, fetched together; with the reasons for any None."""
     pw = password(ds)
     (ours, why_ours), (theirs, why_theirs) = await asyncio.gather(
-        fetch(ds.redis[0], ds.redis[1], pw, ds.timeout),
+        fetch(ds.host, ds.port, pw, ds.timeout),
         fetch(peer, ds.peer_redis_port, pw, ds.timeout))
     return ours, theirs, [w for w in (why_ours, why_theirs) if w]

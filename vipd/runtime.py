@@ -17,7 +17,8 @@ log = logging.getLogger("vipd")
 
 
 class Runtime:
-    def __init__(self, cfg: InstanceConfig, local_addr: str, now: float) -> None:
+    def __init__(self, cfg: InstanceConfig, local_addr: str, now: float,
+                 synced: bool = False) -> None:
         self.cfg = cfg
         self.name = cfg.name
         self.local_addr = local_addr
@@ -29,7 +30,8 @@ class Runtime:
             local_addr=local_addr, unicast_peers=tuple(cfg.unicast_peers),
             auth_type=1 if cfg.auth_pass else 0, auth_data=auth_data,
             failback=cfg.failback, preempt_delay=cfg.preempt_delay,
-            gated=bool(cfg.failback_gate),
+            gated=bool(cfg.failback_gate), synced=synced, interface=cfg.interface,
+            heartbeat=cfg.heartbeat,
             # the driver answers within the data source's timeout; the margin lets it
             data_hold=cfg.data_source.timeout + 0.1 if cfg.data_source else 0.0), now)
         self._auth_data = auth_data
@@ -48,14 +50,19 @@ class Runtime:
         """(payload, dst) pairs for this priority, encoded on first use."""
         cached = self._adverts.get(priority)
         if cached is None:
-            adv = packet.Advert(version=self.cfg.version, vrid=self.cfg.vrid, priority=priority,
-                                adver_int_cs=self.cfg.adver_int_cs, addresses=self.vip_addrs,
-                                family=self.cfg.family, auth_type=1 if self._auth_data else 0,
-                                auth_data=self._auth_data)
-            cached = tuple((packet.encode(adv, self.local_addr, dst, self.cfg.checksum), dst)
-                           for dst in self.dsts)
-            self._adverts[priority] = cached
+            cached = self._adverts[priority] = self.encode_advert(priority, self.local_addr,
+                                                                  self.dsts)
         return cached
+
+    def encode_advert(self, priority: int, src: str,
+                      dsts: tuple[str, ...]) -> tuple[tuple[bytes, str], ...]:
+        """(payload, dst) pairs of our advert at this priority sent from src (the checksum covers
+        the addresses): the VIP segment's, or a heartbeat path's."""
+        adv = packet.Advert(version=self.cfg.version, vrid=self.cfg.vrid, priority=priority,
+                            adver_int_cs=self.cfg.adver_int_cs, addresses=self.vip_addrs,
+                            family=self.cfg.family, auth_type=1 if self._auth_data else 0,
+                            auth_data=self._auth_data)
+        return tuple((packet.encode(adv, src, dst, self.cfg.checksum), dst) for dst in dsts)
 
     def announce_frames(self, mac_of: Callable[[str], bytes], forwarding_of: Callable[[str], bool]
                         ) -> tuple[tuple[str, bytes], ...]:
@@ -107,10 +114,11 @@ class Runtime:
             "since": round(c.since + wall_offset, 3),
             "advert_interval": self.cfg.adver_int_cs / 100,
             "master_down_interval": round(c.master_down_interval, 6),
-            "data_source": f"{ds.redis[0]}:{ds.redis[1]}" if ds else None,
-            "data": None if c.data is None else {
-                "peer": c.data[0], "verdict": str(c.data[1].verdict), "reason": c.data[1].why,
-                "time": round(c.data[2] + wall_offset, 3)},
+            "data_source": ds.redis if ds else None,
+            "data": None if c.contest.data is None else {
+                "peer": c.contest.data[0], "verdict": str(c.contest.data[1].verdict),
+                "reason": c.contest.data[1].why,
+                "time": round(c.contest.data[2] + wall_offset, 3)},
             "last_yield": None if not yields else {
                 "time": round(yields[-1][0] + wall_offset, 3), "reason": yields[-1][1]},
             "refused_promotion": None if c.refused is None else {

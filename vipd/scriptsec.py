@@ -25,7 +25,11 @@ def program_issues(cfg: Config, as_root: bool | None = None) -> list[ConfigIssue
             pwd.getpwnam(user)
         except KeyError:
             issues.append(ConfigIssue(f, "global.script_user", f"no such user {user!r}"))
-    programs = [(f"checks.{name}.command[0]", c.command[0]) for name, c in cfg.checks.items()]
+    programs = [(f"checks.{name}.command[0]", c.command[0])
+                for name, c in cfg.checks.items() if c.command]
+    for name, c in cfg.checks.items():
+        issues += [ConfigIssue(f, f"checks.{name}.{key}", reason)
+                   for key, reason in password_issues(c.builtin, as_root)]
     for i, inst in enumerate(cfg.instances):
         for state in ("master", "backup", "fault", "stop"):
             argv = getattr(inst.notify, state)
@@ -36,6 +40,27 @@ def program_issues(cfg: Config, as_root: bool | None = None) -> list[ConfigIssue
         if reason:
             issues.append(ConfigIssue(f, key, reason))
     return issues
+
+
+def password_issues(builtin, as_root: bool) -> list[tuple[str, str]]:
+    """(key, reason) for a built-in check's password source that this host cannot provide, or
+    that others could read: a password file must be root-only (like /etc/shadow)."""
+    env, path = getattr(builtin, "password_env", None), getattr(builtin, "password_file", None)
+    if env is not None and env not in os.environ:
+        return [("password_env", f"environment variable {env} is not set")]
+    if path is None:
+        return []
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        return [("password_file", f"{path}: {e.strerror}")]
+    if not stat.S_ISREG(st.st_mode):
+        return [("password_file", f"{path} is not a regular file")]
+    if st.st_mode & 0o077 or (as_root and st.st_uid != 0):
+        return [("password_file", f"{path} must be owned by root and readable by no one else "
+                                  f"(chown root {path}; chmod 600 {path}), "
+                                  f"is mode {stat.S_IMODE(st.st_mode):o} owner {_user(st.st_uid)}")]
+    return []
 
 
 def _problem(path: str, as_root: bool) -> str | None:

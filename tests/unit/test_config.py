@@ -312,7 +312,6 @@ def test_keys_that_are_not_bare_are_quoted_in_the_path():
 
 
 CHECK_CASES = [
-    ("interval = 1", "checks.nginx.command", "required key is missing"),
     ("command = []", "checks.nginx.command", "non-empty array of strings", "got an empty array"),
     ('command = "/bin/true"', "checks.nginx.command", 'got "/bin/true"'),
     ('command = ["nginx-check"]', "checks.nginx.command[0]",

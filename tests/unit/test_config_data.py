@@ -11,21 +11,22 @@ GATED = {"failback_gate": '["nginx"]'}
 def test_good_data_source_defaults_and_ipv6():
     cfg = loads(doc({"data_source": '{ redis = "127.0.0.1:6379" }', **GATED}), PATH)
     ds = cfg.instances[0].data_source
-    assert ds == DataSourceConfig(redis=("127.0.0.1", 6379))
-    assert ds.peer_redis_port == 6379 and ds.timeout == 0.5
+    assert ds == DataSourceConfig(redis="127.0.0.1:6379")
+    assert (ds.host, ds.port, ds.peer_redis_port, ds.timeout) == ("127.0.0.1", 6379, 6379, 0.5)
     ds = loads(doc({"data_source": '{ redis = "[2001:db8::1]:7000", peer_port = 6380, '
                                    'password_env = "REDISCLI_AUTH", timeout = 0.2 }',
                     "failback": '"none"'}), PATH).instances[0].data_source
-    assert ds.redis == ("2001:db8::1", 7000) and ds.peer_redis_port == 6380
+    assert (ds.host, ds.port, ds.peer_redis_port) == ("2001:db8::1", 7000, 6380)
     assert loads(doc(), PATH).instances[0].data_source is None
 
 
 @pytest.mark.parametrize("value,key,reason", [
     ('"127.0.0.1:6379"', "instance[0].data_source", "must be an inline table"),
     ('{ peer_port = 6379 }', "instance[0].data_source.redis", "required key is missing"),
-    ('{ redis = "localhost:6379" }', "instance[0].data_source.redis", 'must be "ADDRESS:PORT"'),
-    ('{ redis = "127.0.0.1:70000" }', "instance[0].data_source.redis", 'must be "ADDRESS:PORT"'),
-    ('{ redis = "127.0.0.1" }', "instance[0].data_source.redis", 'must be "ADDRESS:PORT"'),
+    ('{ redis = "127.0.0.1:70000" }', "instance[0].data_source.redis", 'must be "HOST"'),
+    ('{ redis = 6379 }', "instance[0].data_source.redis", 'must be "HOST"'),
+    ('{ redis = "127.0.0.1", password_env = "A B" }', "instance[0].data_source.password_env",
+     "environment variable"),
     ('{ redis = "127.0.0.1:6379", peer_port = 0 }', "instance[0].data_source.peer_port", ""),
     ('{ redis = "127.0.0.1:6379", timeout = 30 }', "instance[0].data_source.timeout", ""),
     ('{ redis = "127.0.0.1:6379", password_env = "A", password_file = "/etc/p" }',

@@ -90,7 +90,7 @@ def test_no_verdict_within_the_hold_means_priority_decides():
     assert inst.state is State.BACKUP
     # a verdict that arrives after the episode was settled is recorded, and changes nothing
     assert only(inst.handle(DataCompared(PEER, NEW, OLD), 10.6), Transition, SendAdvert) == []
-    assert inst.state is State.BACKUP and inst.data[1].verdict == "ours-newer"
+    assert inst.state is State.BACKUP and inst.contest.data[1].verdict == "ours-newer"
 
 
 def test_late_verdict_after_priority_reassert_still_yields_to_the_successor():

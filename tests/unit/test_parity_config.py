@@ -139,14 +139,17 @@ def test_every_parity_error_at_once():
                                        "instance[0].garp_delay", "sync_group[0].instances[0]"]
 
 
-def test_reload_diff_sees_parity_changes_and_ignores_group_only_changes():
+def test_reload_diff_sees_parity_and_membership_changes_not_group_hooks():
     old = loads(doc(extra=GROUP), PATH)
     moved = loads(doc({"vips": '[{address = "198.51.100.100/24", dev = "eth9"}]'},
                       extra=GROUP), PATH)
     assert diff_instances(old, moved)[2] == {"web"}
-    grouped = loads(doc(extra=GROUP + '[[sync_group]]\nname = "g"\ninstances = ["web", "inside"]\n'),
-                    PATH)
-    assert diff_instances(old, grouped)[3] == {"web", "inside"}
+    group = '[[sync_group]]\nname = "g"\ninstances = ["web", "inside"]\n'
+    grouped = loads(doc(extra=GROUP + group), PATH)
+    assert diff_instances(old, grouped)[2] == {"web", "inside"}     # now elected as a group
+    hooked = loads(doc(extra=GROUP + group + '[sync_group.notify]\nmaster = ["/bin/true"]\n'),
+                   PATH)
+    assert diff_instances(grouped, hooked)[3] == {"web", "inside"}  # only the group's hook
 
 
 # ---- keepalived's arithmetic ------------------------------------------------------------------

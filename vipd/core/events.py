@@ -41,6 +41,7 @@ class AdvertReceived:
     src: str          # IP source of the datagram: the sender's primary address
     ttl: int          # TTL / hop limit as received
     multicast: bool   # sent to 224.0.0.18 / ff02::12 (TTL 255 is required then)
+    path: int = 0     # 0: the VIP's segment; i: heartbeat path i (config order, from 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +93,15 @@ class PromotionRefused:
 class VipClaimed:
     """An ARP packet from another MAC gave one of our VIPs as its sender address."""
     mac: str
+
+
+@dataclass(frozen=True, slots=True)
+class GroupCommand:
+    """From the instance's sync group (vipd.core.syncgroup): ``promote`` (every member is ready:
+    take the role now), ``demote`` (a partner left MASTER: leave too), ``yield`` / ``unyield``
+    (a partner is in FAULT: never preempt, time the down timer as priority 1)."""
+    command: str
+    reason: str
 
 
 # ---- output actions -----------------------------------------------------------------------

@@ -6,17 +6,18 @@ Semantics (VRID ownership, TTL, auth, interval, peers) are checked here; syntax 
 """
 from __future__ import annotations
 
-import ipaddress
 from collections import deque
 from dataclasses import dataclass
 
 from vipd.core import policy, succession
 from vipd.core.events import (
     AddVips, AdvertReceived, Announce, CompareData, DataCompared, DrainChanged, FailbackApproved,
-    FaultChanged, GateChanged, Log, Notify, PriorityChanged, ProbeVips, PromotionRefused,
-    RemoveVips, SendAdvert, Shutdown, Startup, State, Transition, VipClaimed,
+    FaultChanged, GateChanged, GroupCommand, Log, Notify, PriorityChanged, ProbeVips,
+    PromotionRefused, RemoveVips, SendAdvert, Shutdown, Startup, State, Transition, VipClaimed,
 )
 from vipd.core.claims import ClaimProbe
+from vipd.core.contest import ASK, HOLD, Contest
+from vipd.core.paths import MAIN, HeartbeatPath, PathBook, PathOrigin, addr_int as _addr_int
 from vipd.core.packet import Advert, Reason
 from vipd.core.timers import master_down_interval_s, skew_time_s
 
@@ -40,6 +41,9 @@ class RouterParams:
     preempt_delay: float = 0.0
     gated: bool = False                  # failback gates configured: closed until told otherwise
     data_hold: float = 0.0               # data source configured: longest wait for a data verdict
+    synced: bool = False                 # in a sync group: MASTER only when the group says so
+    interface: str = ""                  # the VIP's segment, for messages about paths
+    heartbeat: tuple[HeartbeatPath, ...] = ()   # extra unicast advert paths (issue 14)
 
 
 class UnexpectedEvent(Exception):
@@ -68,6 +72,8 @@ class Instance:
         self.failback_approved = False
         self.gate_forced = False
         self.gate_ok = not params.gated
+        self.wants_master = False      # synced: our down timer fired; waiting for the group
+        self.group_yield = False       # synced: a partner is in FAULT
         self.preempt_until = 0.0
         self.counters: dict[str, int] = {}
         self.history: deque[tuple[float, str, str, str]] = deque(maxlen=self.HISTORY)
@@ -80,13 +86,10 @@ class Instance:
         self._last_vip_mismatch: tuple[str, ...] | None = None
         self._local_int = _addr_int(params.local_addr)
         self._peers = frozenset(params.unicast_peers)
-        # Data-aware split brain (docs/data-safety.md): the other master we are meeting, its
-        # priority and interval, when we last heard it, and the data verdict for it.
-        self._contest: tuple[str, int, int] | None = None
-        self._contest_seen = -1e18
-        self._compare_pending: str | None = None
-        self._hold_deadline: float | None = None
-        self.data: tuple[str, succession.Comparison, float] | None = None   # (peer, verdict, when)
+        self.paths = (PathBook(params.interface, params.heartbeat, params.adver_int_cs / 100.0, now,
+                               params.local_addr) if params.heartbeat else None)
+        # data-aware split brain (docs/data-safety.md): the other master we are meeting
+        self.contest = Contest(params.data_hold)
         self.refused: tuple[str, float] | None = None   # last promotion the master hook refused
         self._refused_hold = False
         self.claims = ClaimProbe()      # another host answering ARP for our VIPs (core/claims.py)
@@ -95,7 +98,8 @@ class Instance:
 
     def handle(self, event: object, now: float) -> list:
         if isinstance(event, AdvertReceived):
-            return self.on_advert(event.advert, event.src, event.ttl, event.multicast, now)
+            return self.on_advert(event.advert, event.src, event.ttl, event.multicast, now,
+                                  event.path)
         if isinstance(event, Startup):
             return self._startup(now)
         if isinstance(event, Shutdown):
@@ -110,6 +114,8 @@ class Instance:
             return self._gate_changed(event.ok, now)
         if isinstance(event, DrainChanged):
             return self._drain(event.drained, now)
+        if isinstance(event, GroupCommand):
+            return self._group_command(event.command, event.reason, now)
         if isinstance(event, DataCompared):
             return self._data_compared(event, now)
         if isinstance(event, PromotionRefused):
@@ -125,7 +131,7 @@ class Instance:
     def next_deadline(self) -> float | None:
         best = None
         for d in (self._adver_deadline, self._down_deadline, self._preempt_deadline,
-                  self._handover_deadline, self._hold_deadline, self.claims.deadline):
+                  self._handover_deadline, self.contest.deadline, self.claims.deadline):
             if d is not None and (best is None or d < best):
                 best = d
         return best
@@ -134,13 +140,12 @@ class Instance:
         actions: list = []
         if self._handover_deadline is not None and now >= self._handover_deadline:
             actions += self._end_handover("no new master heard")
-        if self._hold_deadline is not None and now >= self._hold_deadline:
+        if self.contest.deadline is not None and now >= self.contest.deadline \
+                and self.contest.expired(now):
             # No verdict in time (a Redis that does not answer): priority decides, as without data.
-            self._hold_deadline = None
-            if self._contest is not None:
-                actions.append(Log("warning", f"no data verdict for {self._contest[0]} within"
-                                              f" {self.params.data_hold:g}s; priority decides"))
-                actions += self._settle(now)
+            actions.append(Log("warning", f"no data verdict for {self.contest.other[0]} within"
+                                          f" {self.params.data_hold:g}s; priority decides"))
+            actions += self._settle(now)
         if self._preempt_deadline is not None and now >= self._preempt_deadline:
             self._preempt_deadline = None
             # preempt_delay over: a lower-priority master we have been tolerating is taken over now
@@ -157,7 +162,14 @@ class Instance:
                         reason += ", failback approved by operator"
                 else:
                     reason = "master down timer expired"
-                actions += self._become_master(now, reason)
+                if self.params.synced:
+                    # the sync group promotes us together with our partners, or not at all
+                    if not self.wants_master:
+                        self.wants_master = True
+                        actions.append(Log("info", f"{reason}: ready for MASTER, waiting for"
+                                                   " the sync group"))
+                else:
+                    actions += self._become_master(now, reason)
             elif self.state is State.BACKUP:
                 # drained: the master is gone and we do not take over; forget it
                 self.master_ip = self.master_priority = None
@@ -184,8 +196,9 @@ class Instance:
         # While a failback gate fails (e.g. our Redis is not in sync), or right after the master
         # hook refused a promotion, time our timers as the lowest priority: if the master goes
         # away while another backup is ready, that backup's timer fires first and we do not win
-        # the election with stale data.
-        if self._refused_hold:
+        # the election with stale data. The same while a sync group partner is in FAULT: the
+        # peer group must win.
+        if self._refused_hold or self.group_yield:
             return 1
         return self.priority if self.gate_ok or self.gate_forced else 1
 
@@ -208,10 +221,14 @@ class Instance:
 
     # ---- receive path (hot: no allocation on the common "reset the timer" path) ----------
 
-    def on_advert(self, adv: Advert, src: str, ttl: int, multicast: bool, now: float) -> list:
+    def on_advert(self, adv: Advert, src: str, ttl: int, multicast: bool, now: float,
+                  path: int = MAIN) -> list:
+        """An advert from the VIP's segment (path 0) or from heartbeat path ``path``."""
         p = self.params
         self.count("adverts_received")
-        if multicast and ttl != 255:
+        # A heartbeat path is a direct link: TTL 255 is required there as for multicast, so an
+        # advert from beyond a router cannot reset our timer.
+        if (multicast or path) and ttl != 255:
             return self._discard(Reason.TTL)
         if adv.version != p.version:
             return self._discard(Reason.BAD_VERSION)
@@ -223,12 +240,19 @@ class Instance:
                 return self._discard(Reason.AUTH)
             if adv.adver_int_cs != p.adver_int_cs:
                 return self._discard(Reason.INTERVAL_MISMATCH)
-        if self._peers and src not in self._peers:
+        if path:
+            if self.paths is None or not self.paths.is_peer(path, src):
+                return self._discard(Reason.NOT_PEER)       # each path has its own peer list
+        elif self._peers and src not in self._peers:
             return self._discard(Reason.NOT_PEER)
         if src == p.local_addr:
             self.count("own_advert")
             return []
         actions: list = []
+        origin = None
+        if self.paths is not None:
+            src, origin = self.paths.heard(path, src, adv.priority, now, self.master_down_interval,
+                                           actions)
         if adv.addresses != p.vips and frozenset(adv.addresses) != self._vip_set:
             self.count("vip_mismatch")
             if adv.addresses != self._last_vip_mismatch:
@@ -238,7 +262,7 @@ class Instance:
         if self.state is State.BACKUP:
             return self._backup_rx(adv, src, now, actions)
         if self.state is State.MASTER:
-            return self._master_rx(adv, src, now, actions)
+            return self._master_rx(adv, src, now, actions, origin)
         return actions    # INIT / FAULT: adverts are not acted on
 
     def _backup_rx(self, adv: Advert, src: str, now: float, actions: list) -> list:
@@ -261,6 +285,7 @@ class Instance:
             self.master_ip = self.last_other_master = src
             self.master_priority = adv.priority
             self._down_deadline = now + self.master_down_interval
+            self.wants_master = False
             if adv.priority < self.priority:
                 actions += self._note_pending(now)
             return actions
@@ -268,25 +293,25 @@ class Instance:
         self.count("lower_priority_ignored")
         return actions
 
-    def _master_rx(self, adv: Advert, src: str, now: float, actions: list) -> list:
+    def _master_rx(self, adv: Advert, src: str, now: float, actions: list,
+                   origin: PathOrigin | None = None) -> list:
         if adv.priority == 0:
             # RFC 5798 6.4.3: answer at once so the leaving router's backups see a master. And
             # re-announce: in a split brain that just healed, the leaving router may be the one
             # the clients' ARP entries name, and it is dropping the VIPs now.
-            if self._contest is not None and self._contest[0] == src:
-                # it gave up (a data yield): whatever its Redis says by now, it follows us
-                self._contest = self._compare_pending = self._hold_deadline = None
+            self.contest.gone(src)      # it gave up (a data yield): no comparison with it now
             self._adver_deadline = now + self.params.adver_int_cs / 100.0
             actions += [SendAdvert(self.priority), Announce()]
             self.count("adverts_sent")
             return actions
         if self.params.data_hold:
             return self._data_rx(adv, src, now, actions)
-        return self._priority_rule(src, adv.priority, adv.adver_int_cs, now, actions)
+        return self._priority_rule(src, adv.priority, adv.adver_int_cs, now, actions, origin)
 
-    def _priority_rule(self, src: str, prio: int, int_cs: int, now: float, actions: list) -> list:
+    def _priority_rule(self, src: str, prio: int, int_cs: int, now: float, actions: list,
+                       origin: PathOrigin | None = None) -> list:
         """RFC 5798 6.4.3: another master; the higher priority (then address) keeps the role."""
-        if prio > self.priority or (prio == self.priority and _addr_int(src) > self._local_int):
+        if prio > self.priority or (prio == self.priority and self._higher_address(src, origin)):
             return self._yield(src, prio, int_cs, f"higher priority master {src} ({prio})", now,
                                actions)
         # A lower-priority master: split brain or a late starter. RFC 9568 behaviour: advert at
@@ -337,32 +362,20 @@ class Instance:
 
     def _data_rx(self, adv: Advert, src: str, now: float, actions: list) -> list:
         """Another master while a data source is configured: its Redis and ours decide, not the
-        priority. The first advert of an episode asks the driver to compare (once, not per
-        advert) and holds the decision until the verdict or data_hold has passed."""
-        fresh = (self._contest is not None and self._contest[0] == src
-                 and now - self._contest_seen <= self._episode_gap)
-        self._contest = (src, adv.priority, adv.adver_int_cs)
-        self._contest_seen = now
-        if not fresh:
-            self.data = None
-            self._compare_pending = src
-            self._hold_deadline = now + self.params.data_hold
+        priority (core/contest.py says when to ask and when to wait)."""
+        step = self.contest.heard(src, adv.priority, adv.adver_int_cs, now)
+        if step == ASK:
             self.count("data_compares")
             actions.append(CompareData(src))
             return actions
-        if self._hold_deadline is not None:
+        if step == HOLD:
             return actions          # verdict pending: our adverts keep their cadence meanwhile
         return actions + self._settle(now)
 
-    @property
-    def _episode_gap(self) -> float:
-        # an episode ends when the other master has been silent for three of its intervals
-        return 3 * (self._contest[2] if self._contest else self.params.adver_int_cs) / 100.0 + 0.1
-
     def _settle(self, now: float) -> list:
         """Decide against the other master of the current episode, by data if we know."""
-        src, prio, int_cs = self._contest
-        cmp = self.data[1] if self.data and self.data[0] == src else None
+        src, prio, int_cs = self.contest.other
+        cmp = self.contest.verdict()
         verdict = cmp.verdict if cmp else succession.Verdict.UNKNOWN
         if verdict is succession.Verdict.PEER_NEWER:
             self.count("data_yields")
@@ -375,15 +388,12 @@ class Instance:
         return self._priority_rule(src, prio, int_cs, now, [])
 
     def _data_compared(self, ev: DataCompared, now: float) -> list:
-        if ev.peer != self._compare_pending:
-            return []               # the answer to an episode that is over
-        self._compare_pending = None
-        self._hold_deadline = None
         cmp = succession.compare(ev.ours, ev.theirs)
-        self.data = (ev.peer, cmp, now)
+        if ev.peer != self.contest.pending:
+            return []               # the answer to an episode that is over
+        current = self.contest.answered(ev.peer, cmp, now)
         actions: list = [Log("info", f"data compared with {ev.peer}: {cmp.verdict} ({cmp.why})")]
-        if self.state is State.MASTER and self._contest is not None \
-                and self._contest[0] == ev.peer and now - self._contest_seen <= self._episode_gap:
+        if self.state is State.MASTER and current:
             actions += self._settle(now)
         return actions
 
@@ -428,12 +438,13 @@ class Instance:
 
     def _become_master(self, now: float, reason: str) -> list:
         prev = self.state
+        self.wants_master = False
         self.master_ip = self.params.local_addr
         self.master_priority = self.priority
         self.failback_pending = False
         self.failback_approved = self.gate_forced = False
         self._refused_hold = False
-        self._contest = None
+        self.contest.reset()
         self._down_deadline = None
         self._adver_deadline = now + self.params.adver_int_cs / 100.0
         self.count("adverts_sent")
@@ -537,6 +548,27 @@ class Instance:
                                    else now + self.master_down_interval)
         return [Log("info", "undrained")]
 
+    def _group_command(self, command: str, reason: str, now: float) -> list:
+        if command == "promote":
+            if self.state is State.BACKUP and not self.drained:
+                return self._become_master(now, reason)
+            return []
+        if command == "demote":
+            if self.state is not State.MASTER:
+                return []
+            actions = [self._set_state(State.BACKUP, reason, now)] + self._leave_master()
+            self.master_ip = self.master_priority = None
+            self._down_deadline = now + self.master_down_interval
+            return actions + [Notify("BACKUP", "MASTER")]
+        if command in ("yield", "unyield"):
+            self.group_yield = command == "yield"
+            actions = [Log("info", reason + ("; yielding" if self.group_yield else
+                                             "; not yielding"))]
+            if self.group_yield and self.state is State.MASTER:
+                actions += self._group_command("demote", reason, now)
+            return actions
+        raise ValueError(f"unknown group command {command!r}")
+
     def _end_handover(self, why: str) -> list:
         self._handover_deadline = None
         return [RemoveVips(), Log("info", f"drain: VIPs removed ({why})")]
@@ -544,9 +576,18 @@ class Instance:
     # ---- helpers ------------------------------------------------------------------------
 
     def _can_preempt(self, now: float) -> bool:
+        if self.group_yield:
+            return False    # a partner is in FAULT: the peer group keeps the role
         return policy.may_preempt(self.params.failback, now, self.preempt_until,
                                   self.failback_approved, self.drained,
                                   self.gate_ok or self.gate_forced)
+
+    def _higher_address(self, src: str, origin: PathOrigin | None) -> bool:
+        """RFC 5798 6.4.3 tie-break: the sender's primary address is higher than ours. A heartbeat
+        sender without a known VIP-segment address compares on the path both routers share."""
+        if origin is None:
+            return _addr_int(src) > self._local_int
+        return _addr_int(origin.peer) > _addr_int(origin.own)
 
     def _master_is_lower(self) -> bool:
         return self.master_priority is not None and self.master_priority < self.priority
@@ -571,10 +612,11 @@ class Instance:
         old = self.state
         self.state = new
         self.since = now
+        self.wants_master = False
         if new is not State.BACKUP:
             self.failback_pending = False
         if new is not State.MASTER:
-            self._hold_deadline = None      # a held data decision only concerns a master
+            self.contest.deadline = None    # a held data decision only concerns a master
             self.claims.reset()
         self.history.append((now, str(old), str(new), reason))
         self.count("transitions")
@@ -588,9 +630,3 @@ class Instance:
         """A status counter; the driver counts its own events (send errors...) here too."""
         self.counters[key] = self.counters.get(key, 0) + 1
 
-
-def _addr_int(addr: str) -> int:
-    try:
-        return int(ipaddress.ip_address(addr))
-    except ValueError:
-        return 0

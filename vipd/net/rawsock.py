@@ -18,10 +18,14 @@ Kernel behaviour this relies on (verified by tests/lab/test_net.py):
 from __future__ import annotations
 
 import errno
+import logging
 import socket
 import struct
+from collections.abc import Callable, Iterator
 
-from vipd.core.packet import split_ipv4
+from vipd.core.packet import MalformedPacket, split_ipv4
+
+log = logging.getLogger("vipd")
 
 IPPROTO_VRRP = 112
 VRRP_GROUP4 = "224.0.0.18"
@@ -195,6 +199,25 @@ class VrrpSocket:
                 hop_limit = _INT.unpack_from(data)[0]
         src = addr[0].partition("%")[0]  # Python appends %ifname to link-local addresses
         return src, dst, hop_limit, bytes(self._view[:n])
+
+    def recv_batch(self, limit: int,
+                   on_error: Callable[[str], None]) -> Iterator[tuple[str, str, int, bytes]]:
+        """Up to limit waiting datagrams as recv() returns them, so other work gets a turn. An IPv4
+        datagram that cannot be split is reported to on_error by its reason and skipped; a socket
+        error is reported as "socket_error" and ends the batch."""
+        for _ in range(limit):
+            try:
+                got = self.recv()
+            except MalformedPacket as e:
+                on_error(e.reason.value)
+                continue
+            except OSError as e:
+                on_error("socket_error")
+                log.debug("recv on %s: %s", self.ifname, e)
+                return
+            if got is None:
+                return
+            yield got
 
     def close(self) -> None:
         self._sock.close()  # the kernel drops our memberships with the socket
