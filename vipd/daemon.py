@@ -20,7 +20,7 @@ from vipd.core import packet
 from vipd.core.events import (
     AddVips, Announce, CompareData, DataCompared, DrainChanged, FailbackApproved, FaultChanged,
     GateChanged, Log, Notify, PriorityChanged, ProbeVips, PromotionRefused, RemoveVips, SendAdvert,
-    Shutdown, Startup, State, Transition, VipClaimed,
+    Shutdown, SourceAddressChanged, Startup, State, Transition, VipClaimed,
 )
 from vipd.core.tracking import effective_priority, track_file_effect, tracked_applies
 from vipd import holdings
@@ -37,6 +37,7 @@ from vipd.redisinfo import compare_inputs
 from vipd.net.arpwatch import ArpWatchers, probe_frame
 from vipd.runtime import Runtime
 from vipd.scriptsec import load_checked
+from vipd.sdnotify import Notifier
 from vipd.trackfiles import FileTracker
 
 log = logging.getLogger("vipd")
@@ -55,6 +56,8 @@ class Daemon:
         self._tfd: TimerFd | None = None
         self._armed_at: float | None = None
         self._stop = asyncio.Event()
+        self.sd = Notifier()
+        self._status_pending = False
         self.checks: dict[str, CheckRunner] = {}
         self._tasks: set[asyncio.Task] = set()     # data comparisons in flight
         self.observer = Observer()      # metrics and `vipd events` see the driver through it
@@ -68,7 +71,7 @@ class Daemon:
         self.loop = asyncio.get_running_loop()
         self._tfd = TimerFd()
         self.loop.add_reader(self._tfd.fileno(), self._on_timer)
-        self.ifaces = InterfaceRegistry(self.loop, self._on_readable, self._on_link)
+        self.ifaces = InterfaceRegistry(self.loop, self._on_readable, self._on_iface_change)
         self.arp = ArpWatchers(self.loop, self._on_claim)
         self.nl = self.ifaces.nl
         self.heartbeats = Heartbeats(self.loop, self._apply, self._rx_error)
@@ -89,8 +92,12 @@ class Daemon:
             self._add_instance(cfg)
         log.info("vipd running: router_id %s, %d instance(s), control socket %s",
                  self.config.global_.router_id, len(self.runtimes), self.config.global_.socket)
+        self.sd.ready(self.summary())     # every instance has its sockets and a first state
+        if self.sd.watchdog_interval:
+            self._watchdog()
         await self._stop.wait()
         log.info("stopping")
+        self.sd.stopping()
         for name in list(self.runtimes):
             self._remove_instance(name)
         await asyncio.gather(*(c.stop() for c in self.checks.values()))
@@ -105,8 +112,34 @@ class Daemon:
         self._tfd.close()
         self.arp.close()
         self.ifaces.close()
+        self.sd.close()
         log.info("stopped")
         return 0
+
+    # ---- systemd ------------------------------------------------------------------------
+
+    def _watchdog(self) -> None:
+        """WATCHDOG=1 from the event loop itself: a stuck loop stops pinging and is restarted."""
+        self.sd.watchdog()
+        self.loop.call_later(self.sd.watchdog_interval, self._watchdog)
+
+    def summary(self) -> str:
+        """One line for systemctl status: how many instances are in each state."""
+        counts: dict[str, int] = {}
+        for rt in self.runtimes.values():
+            counts[str(rt.core.state)] = counts.get(str(rt.core.state), 0) + 1
+        states = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"
+        return f"{len(self.runtimes)} instance(s): {states}"
+
+    def _status_changed(self) -> None:
+        # Once per loop turn, however many instances moved in it (200 at start-up).
+        if self.sd.enabled and not self._status_pending:
+            self._status_pending = True
+            self.loop.call_soon(self._send_status)
+
+    def _send_status(self) -> None:
+        self._status_pending = False
+        self.sd.status(self.summary())
 
     def _remove_leftover_vips(self, cfgs) -> None:
         """A crashed run may have left VIPs on interfaces: nobody is announcing them now."""
@@ -172,10 +205,12 @@ class Daemon:
     def reload(self) -> dict:
         """SIGHUP: validate first; a bad config changes nothing. Unchanged instances keep state."""
         path = self.config.path
+        self.sd.reloading()
         try:
             new = load_checked(path)
         except configmod.ConfigError as e:
             log.error("reload rejected, running config kept:\n%s", e)
+            self.sd.ready(self.summary())
             return {"ok": False, "error": str(e)}
         added, removed, changed, unchanged = configmod.diff_instances(self.config, new)
         for name in sorted(removed | changed):
@@ -188,6 +223,7 @@ class Daemon:
             self._add_instance(new.instance(name))
         log.info("reloaded %s: %d added, %d removed, %d changed, %d unchanged", path,
                  len(added), len(removed), len(changed), len(unchanged))
+        self.sd.ready(self.summary())
         return {"ok": True, "added": sorted(added), "removed": sorted(removed),
                 "changed": sorted(changed), "unchanged": sorted(unchanged)}
 
@@ -262,11 +298,46 @@ class Daemon:
 
     # ---- links and faults ---------------------------------------------------------------
 
-    def _on_link(self, ifname: str, up: bool) -> None:
+    def _on_iface_change(self, ifname: str) -> None:
+        """An interface appeared, went, was replaced, or changed link state or addresses."""
+        self.heartbeats.link_changed(ifname, self.ifaces.link_up(ifname))
         for rt in list(self.runtimes.values()):
+            devs = {holdings.dev_of(rt.cfg, h) for h in rt.cfg.held}
+            if ifname in devs:
+                rt.frames = None          # re-created with another MAC: GARP/NA built again
+            if ifname == rt.cfg.interface:
+                self._follow_source(rt)
             if ifname == rt.cfg.interface or any(
                     t.name == ifname for t in rt.cfg.track_interfaces):
                 self._refresh_faults(rt)
+            if ifname in devs and rt.vips_on and rt.core.state is State.MASTER:
+                self._restore_vips(rt, ifname)
+
+    def _follow_source(self, rt: Runtime) -> None:
+        """A new primary / link-local address (or none) is what adverts are sent from."""
+        local = self.ifaces.source_address(rt.cfg) or ""
+        if local != rt.local_addr:
+            rt.set_local_addr(local)      # adverts are encoded again from the new source
+            self._apply(rt, rt.core.handle(SourceAddressChanged(local), self.loop.time()))
+
+    def _restore_vips(self, rt: Runtime, dev: str) -> None:
+        """A VIP deleted by someone else (`ip addr flush`, a network manager) while we are master
+        is put back at once and announced: clients would otherwise lose it until a failover."""
+        # (scoped addresses are added by iproute2 with their scope; they are not checked here)
+        gone = [h for h in rt.cfg.held if holdings.dev_of(rt.cfg, h) == dev
+                and not h.scope and not self.ifaces.has_address(dev, str(h.address.ip))]
+        if not gone or not self.ifaces.exists(dev):
+            return
+        seen = ", ".join(f"{a.address}/{a.prefixlen}" for a in self.ifaces.get(dev).addrs)
+        for h in gone:
+            log.warning("[%s] VIP %s was removed from %s by another program while MASTER (%s"
+                        " has: %s); putting it back", rt.name, h.address, dev, dev, seen or "none")
+            try:
+                self.nl.add_vip(dev, h.address, h.label)
+                rt.core.count("vip_restored")
+            except OSError as e:
+                log.error("[%s] cannot put VIP %s back on %s: %s", rt.name, h.address, dev, e)
+        self._announce(rt, 1, rt.became_master)     # one round; the refresh timer runs on
 
     def _on_file_change(self, path: str) -> None:
         for rt in list(self.runtimes.values()):
@@ -287,7 +358,9 @@ class Daemon:
         for name, weight, reverse in items:
             if tracked_applies(self.ifaces.link_up(name), reverse):
                 if weight == 0:
-                    faults.add(f"link {name} {'up (reverse)' if reverse else 'down'}")
+                    faults.add(f"link {name} up (reverse)" if reverse
+                               else f"link {name} down" if self.ifaces.exists(name)
+                               else f"interface {name} missing")
                 else:
                     weights.append(weight)
         for t in rt.cfg.track_checks:
@@ -305,7 +378,7 @@ class Daemon:
                 faults.add(f"track file {f.path} = {value}")
             elif effect:
                 weights.append(effect)
-        if not rt.local_addr:
+        if not rt.local_addr and self.ifaces.exists(rt.cfg.interface):
             faults.add(f"no source address on {rt.cfg.interface}")
         return faults, weights
 
@@ -352,6 +425,7 @@ class Daemon:
                     self.heartbeats.send(rt, a.priority)
             elif t is Transition:
                 log.info("[%s] %s -> %s (%s)", rt.name, a.old, a.new, a.reason)
+                self._status_changed()
                 self.observer.transition(rt.name, rt.cfg.vrid, str(a.old), str(a.new), a.reason)
             elif t is AddVips or t is Announce:
                 if deferred is not None:

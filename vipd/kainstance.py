@@ -137,10 +137,11 @@ class InstanceMapper:
         if generic is not None:
             n, (argv, notes) = generic
             for st in ("master", "backup", "fault", "stop"):
-                if st in notify:
-                    notes = notes + [f"notify_{st} is set too: vipd runs only notify_{st} "
-                                     f"on {st.upper()}"]
-                notify.setdefault(st, argv)
+                if st in notify:      # keepalived runs both, the specific one first
+                    notes = notes + [f"after notify_{st} on {st.upper()}, as keepalived does"]
+                    notify[st] = kaitems.both_notify(notify[st], argv)
+                else:
+                    notify[st] = argv
             self.note(n, 'notify.* through keepalived-notify (the script gets "INSTANCE" '
                          "NAME STATE PRIORITY)", notes)
         if notify:
@@ -156,10 +157,15 @@ class InstanceMapper:
             self.r.dropped(inst, "instance not carried over: no " + ", ".join(missing),
                            f"vrrp_instance {raw_name}")
             return None
-        if o["version"] == 2 and o["advert_interval"] != int(o["advert_interval"]):
-            o["advert_interval"] = float(max(1, round(o["advert_interval"])))
         if o["version"] == 2 and self.family == 6:
             o["version"] = 3
+            self.r.mapped(inst, "version = 3: IPv6 needs VRRPv3 (keepalived uses 3 too)",
+                          "version")
+        if o["version"] == 2 and o["advert_interval"] != int(o["advert_interval"]):
+            rounded = float(max(1, round(o["advert_interval"])))
+            self.r.mapped(inst, f"advert_interval = {rounded:g}: VRRPv2 carries whole seconds",
+                          "advert_int")
+            o["advert_interval"] = rounded
         self.r.mapped(inst, "[[instance]]" + (f" named {o['name']}" if o["name"] != raw_name
                                               else ""), f"vrrp_instance {raw_name}")
         order = ["name", "interface", "vrid", "priority", "version", "advert_interval", "vips"]

@@ -8,13 +8,17 @@ dashboard built for keepalived works unchanged; what keepalived has no name for 
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
+import time
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 log = logging.getLogger("vipd.metrics")
 
+SLICE = 0.002      # seconds of rendering between turns of the event loop
+PIECE = 50         # samples rendered at once
 STATE_VALUE = {"INIT": 0, "BACKUP": 1, "MASTER": 2, "FAULT": 3}   # keepalived's numbering
 LABELS = ["iname", "intf", "vrid"]
 
@@ -45,41 +49,45 @@ class DaemonCollector:
         self.d = daemon
 
     def collect(self):
+        """One family at a time, each built just before it is yielded: MetricsServer renders
+        and yields the event loop between families, so a scrape never holds the loop long."""
         d = self.d
-        obs = d.observer
+        labelled = [(rt, [rt.name, rt.cfg.interface, str(rt.cfg.vrid)])
+                    for rt in list(d.runtimes.values())]
         state = GaugeMetricFamily("keepalived_vrrp_state",
                                   "VRRP state: 0 INIT, 1 BACKUP, 2 MASTER, 3 FAULT",
                                   labels=LABELS + ["ip_address"])
-        counters = {name: CounterMetricFamily(name, doc, labels=LABELS)
-                    for name, (doc, _) in KEEPALIVED_COUNTERS.items()}
-        release = CounterMetricFamily("keepalived_release_master",
-                                      "Times this router left the master role", labels=LABELS)
-        eff = GaugeMetricFamily("vipd_effective_priority",
-                                "Priority after tracked checks and interfaces", labels=LABELS)
-        pending = GaugeMetricFamily("vipd_failback_pending",
-                                    "1 while a failback waits for its delay, gate or approval",
-                                    labels=LABELS)
+        for rt, lab in labelled:
+            value = STATE_VALUE.get(str(rt.core.state), 0)
+            for vip in rt.vip_addrs:
+                state.add_metric(lab + [vip], value)
+        yield state
+        for name, (doc, keys) in KEEPALIVED_COUNTERS.items():
+            fam = CounterMetricFamily(name, doc, labels=LABELS)
+            for rt, lab in labelled:
+                c = rt.core.counters
+                fam.add_metric(lab, sum(c.get(k, 0) for k in keys))
+            yield fam
+        per_instance = [
+            (CounterMetricFamily, "keepalived_release_master",
+             "Times this router left the master role", lambda rt: d.observer.released(rt.name)),
+            (GaugeMetricFamily, "vipd_effective_priority",
+             "Priority after tracked checks and interfaces", lambda rt: rt.core.priority),
+            (GaugeMetricFamily, "vipd_failback_pending",
+             "1 while a failback waits for its delay, gate or approval",
+             lambda rt: 1 if rt.core.failback_pending else 0),
+        ]
+        for kind, name, doc, get in per_instance:
+            fam = kind(name, doc, labels=LABELS)
+            for rt, lab in labelled:
+                fam.add_metric(lab, get(rt))
+            yield fam
         discards = CounterMetricFamily("vipd_discards", "Adverts discarded, by reason",
                                        labels=LABELS + ["reason"])
-        for rt in list(d.runtimes.values()):
-            core = rt.core
-            lab = [rt.name, rt.cfg.interface, str(rt.cfg.vrid)]
-            for vip in rt.vip_addrs:
-                state.add_metric(lab + [vip], STATE_VALUE.get(str(core.state), 0))
-            c = core.counters
-            for name, (_, keys) in KEEPALIVED_COUNTERS.items():
-                counters[name].add_metric(lab, sum(c.get(k, 0) for k in keys))
-            release.add_metric(lab, obs.released(rt.name))
-            eff.add_metric(lab, core.priority)
-            pending.add_metric(lab, 1 if core.failback_pending else 0)
-            for key, n in sorted(c.items()):
+        for rt, lab in labelled:
+            for key, n in sorted(rt.core.counters.items()):
                 if key.startswith("discard_"):
                     discards.add_metric(lab + [key[len("discard_"):]], n)
-        yield state
-        yield from counters.values()
-        yield release
-        yield eff
-        yield pending
         yield discards
         yield from self._checks()
         yield from self._observed()
@@ -124,6 +132,27 @@ class DaemonCollector:
         yield from (hook_runs, hook_fails, trans, rx)
 
 
+class _One:
+    """A registry of one family, so generate_latest can render families one at a time."""
+
+    def __init__(self, family) -> None:
+        self.family = family
+
+    def collect(self):
+        return [self.family]
+
+
+def _pieces(family, size: int = PIECE):
+    """The family's text in parts of ``size`` samples; HELP and TYPE (the first two lines of
+    generate_latest's output for one family) only with the first part."""
+    samples = family.samples
+    for i in range(0, max(len(samples), 1), size):
+        part = copy.copy(family)
+        part.samples = samples[i:i + size]
+        text = generate_latest(_One(part))
+        yield text if i == 0 else text.split(b"\n", 2)[2]
+
+
 def split_address(listen: str) -> tuple[str, int]:
     host, _, port = listen.rpartition(":")
     return host.strip("[]"), int(port)
@@ -135,7 +164,9 @@ class MetricsServer:
     def __init__(self, daemon, listen: str) -> None:
         self.listen = listen
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(DaemonCollector(daemon))
+        self.collectors = [DaemonCollector(daemon)]
+        for c in self.collectors:
+            self.registry.register(c)
         self._server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:
@@ -148,6 +179,21 @@ class MetricsServer:
             self._server.close()
             await self._server.wait_closed()
 
+    async def render(self) -> bytes:
+        """The registry in prometheus-client's text format, one family at a time, giving the
+        loop a turn whenever a slice of work has taken SLICE seconds (200 instances take some
+        50 ms in all: too long to hold back adverts and timers)."""
+        out = []
+        started = time.perf_counter()
+        for collector in self.collectors:
+            for family in collector.collect():
+                for piece in _pieces(family):
+                    out.append(piece)
+                    if time.perf_counter() - started > SLICE:
+                        await asyncio.sleep(0)
+                        started = time.perf_counter()
+        return b"".join(out)
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             request = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5.0)
@@ -157,7 +203,7 @@ class MetricsServer:
             elif path.split(b"?")[0] not in (b"/metrics", b"/"):
                 status, ctype, body = "404 Not Found", "text/plain", b"try /metrics\n"
             else:
-                status, ctype, body = "200 OK", CONTENT_TYPE_LATEST, generate_latest(self.registry)
+                status, ctype, body = "200 OK", CONTENT_TYPE_LATEST, await self.render()
             head = (f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\n"
                     f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
             writer.write(head + (body if method != b"HEAD" else b""))

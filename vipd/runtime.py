@@ -46,6 +46,11 @@ class Runtime:
         self.deadline: float | None = None    # what the driver's heap holds for us
         self.vips_on = False
 
+    def set_local_addr(self, local_addr: str) -> None:
+        """The source address changed: adverts (checksummed over it) are encoded again."""
+        self.local_addr = local_addr
+        self._adverts.clear()
+
     def adverts(self, priority: int) -> tuple[tuple[bytes, str], ...]:
         """(payload, dst) pairs for this priority, encoded on first use."""
         cached = self._adverts.get(priority)

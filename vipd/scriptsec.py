@@ -7,6 +7,7 @@ are config errors too, reported with the key that names them.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import pwd
 import stat
@@ -30,6 +31,9 @@ def program_issues(cfg: Config, as_root: bool | None = None) -> list[ConfigIssue
     for name, c in cfg.checks.items():
         issues += [ConfigIssue(f, f"checks.{name}.{key}", reason)
                    for key, reason in password_issues(c.builtin, as_root)]
+        if c.kind in ("redis", "sentinels") and importlib.util.find_spec("redis") is None:
+            issues.append(ConfigIssue(f, f"checks.{name}.{c.kind}", "needs redis-py, which is "
+                                      "not installed: pip install 'vipd[redis]'"))
     for i, inst in enumerate(cfg.instances):
         for state in ("master", "backup", "fault", "stop"):
             argv = getattr(inst.notify, state)

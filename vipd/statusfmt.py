@@ -24,6 +24,7 @@ def table(st: dict) -> str:
     lines += ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
     for i in st["instances"]:
         lines += [f"{i['name']}: {why}" for why in _why(i)]
+    lines += [_paths(i) for i in st["instances"] if i.get("paths")]
     errs = st.get("rx_errors")
     if errs:
         lines.append("dropped before demux: " + ", ".join(f"{k}={v}" for k, v in errs.items()))
@@ -49,3 +50,16 @@ def _why(i: dict) -> list[str]:
         out.append(f"hook {h['state']} at {_clock(h['time'])}: {code}"
                    + (f": {h['output']}" if h["output"] else ""))
     return out
+
+
+def _paths(i: dict) -> str:
+    """One line per instance with heartbeat paths: each path's state and its last advert's age."""
+    parts = []
+    for p in i["paths"]:
+        age = p.get("last_heard_age")
+        heard = "never heard" if age is None else f"last advert {age:.1f}s ago"
+        link = ", no carrier" if p.get("link") is False else ""
+        parts.append(f"{p['interface']} {p['state']} ({heard}{link})")
+    down = i.get("paths_down") or []
+    return f"paths of {i['name']}: " + ", ".join(parts) + (
+        f"; DOWN: {', '.join(down)}" if down else "")

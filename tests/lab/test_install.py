@@ -52,6 +52,9 @@ def check_root_install(root: pathlib.Path, mine: pathlib.Path, r) -> None:
         assert out.returncode == 0, out.stderr
         for prog in programs(conf):       # the examples name the installed programs
             assert os.access(root / prog.lstrip("/"), os.X_OK), (conf, prog)
+    for check in (root / "usr/lib/vipd/checks").iterdir():     # they find vipd's probe code
+        out = sh(check, "--help", check=False)
+        assert out.returncode == 0, (check, out.stderr)
     unit = (root / "etc/systemd/system/vipd.service").read_text()
     assert "ExecStart=/usr/bin/vipd run" in unit and "/usr/local/bin" not in unit
     # the check that an uninstall leaves nothing can fail: the root is not empty now
@@ -70,6 +73,10 @@ def check_real_install(r) -> None:
                  *sorted(pathlib.Path("/usr/share/doc/vipd/examples").glob("*/*.toml"))]:
         out = sh("/usr/bin/vipd", "check-config", "-c", conf, check=False)
         assert out.returncode == 0, out.stderr
+    for check in pathlib.Path("/usr/lib/vipd/checks").iterdir():
+        out = sh(check, "--help", check=False)
+        assert out.returncode == 0, (check, out.stderr)
+    out = sh("/opt/vipd/bin/python", "-c", "import redis, prometheus_client, psutil, click")
     assert all(os.path.lexists(p) for p in REAL_PATHS)
 
 

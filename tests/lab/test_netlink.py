@@ -13,7 +13,8 @@ import time
 
 import pytest
 
-from vipd.net.netlink import TIMEOUT, LinkMonitor, Netlink
+from vipd.net.netlink import TIMEOUT, Netlink
+from vipd.net.nlmonitor import AddrEvent, LinkEvent, NetMonitor, Overflow
 from vipd.net.rawsock import VrrpSocket
 
 
@@ -258,19 +259,23 @@ def test_vipd_does_not_import_pyroute2():
     assert out.split() == ["True", "True", "[]"]
 
 
-def _wait_event(mon: LinkMonitor, expected: tuple[str, bool], timeout: float = 3.0) -> list:
+def _links(events: list) -> list[tuple[str, bool]]:
+    return [(e.name, e.usable) for e in events if type(e) is LinkEvent]
+
+
+def _wait_event(mon: NetMonitor, expected: tuple[str, bool], timeout: float = 3.0) -> list:
     seen: list = []
     deadline = time.monotonic() + timeout
     while expected not in seen and time.monotonic() < deadline:
         select.select([mon], [], [], max(0.0, deadline - time.monotonic()))
-        seen += mon.read()
+        seen += _links(mon.read())
     assert expected in seen, seen
     return seen
 
 
 def test_link_state_follows_carrier_and_admin_state(lab):
     nl = lab.make(lab.a, Netlink)
-    mon = lab.make(lab.a, LinkMonitor)
+    mon = lab.make(lab.a, NetMonitor)
     ifname = lab.a.ifname
     assert mon.read() == []
     assert nl.link_up(ifname)
@@ -293,15 +298,37 @@ def test_link_state_follows_carrier_and_admin_state(lab):
 
 def test_link_monitor_recovers_from_lost_events(lab):
     """When a burst of changes overflows the socket, the final state is still reported."""
-    mon = lab.make(lab.a, LinkMonitor, 1)  # the kernel's minimum buffer: a few messages
+    mon = lab.make(lab.a, NetMonitor, 1)  # the kernel's minimum buffer: a few messages
     ifname = lab.a.ifname
     batch = [f"link set dev {ifname} mtu {1400 + i}" for i in range(20)]
     batch.append(f"link set dev {ifname} down")
     sh("ip", "-n", lab.a.ns, "-batch", "-", input="\n".join(batch))
-    seen = mon.read()
+    events = mon.read()
+    assert Overflow() in events      # the caller is told to read addresses again
+    seen = _links(events)
     mine = [up for name, up in seen if name == ifname]
     assert mine and mine[-1] is False, seen
     assert ("lo", True) in seen  # the resync dump reports every link
+
+
+def test_address_events_say_what_changed(lab):
+    """Added, tentative then usable (DAD), removed: each an AddrEvent with its flags."""
+    mon = lab.make(lab.a, NetMonitor)
+    ifname, index = lab.a.ifname, _ifindex_in(lab.a)
+    lab.a.ip("addr", "add", "203.0.113.7/24", "dev", ifname)
+    lab.a.sysctl(f"net.ipv6.conf.{ifname}.accept_dad=1")
+    lab.a.ip("addr", "add", "2001:db8::77/64", "dev", ifname)     # DAD: tentative first
+    lab.a.ip("addr", "del", "203.0.113.7/24", "dev", ifname)
+    events: list = []
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not any(
+            e.address == "2001:db8::77" and not e.flags & 0x40 for e in events):
+        select.select([mon], [], [], 0.2)
+        events += [e for e in mon.read() if type(e) is AddrEvent]
+    v4 = [(e.deleted, e.prefixlen) for e in events if e.address == "203.0.113.7"]
+    assert v4 == [(False, 24), (True, 24)] and all(e.index == index for e in events)
+    v6 = [e for e in events if e.address == "2001:db8::77"]
+    assert v6[0].flags & 0x40 and not v6[-1].flags & 0x40, v6     # IFA_F_TENTATIVE, then not
 
 
 # ---- Announcer ---------------------------------------------------------------------------

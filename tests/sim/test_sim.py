@@ -69,11 +69,14 @@ class Lan:
             if t_pkt <= t_timer:
                 _, _, j, advert, src = heapq.heappop(self.queue)
                 if j not in self.down:
-                    # src None: not an advert but another event the test scheduled (an answer)
-                    ev = advert if src is None else AdvertReceived(advert, src, 255, True)
-                    self._apply(j, self.routers[j].handle(ev, t))
+                    self._deliver(j, advert, src, t)
             else:
                 self._apply(i_timer, self.routers[i_timer].handle_timer(t))
+
+    def _deliver(self, j, advert, src, t):
+        # src None: not an advert but another event the test scheduled (an answer)
+        ev = advert if src is None else AdvertReceived(advert, src, 255, True)
+        self._apply(j, self.routers[j].handle(ev, t))
 
     def crash(self, i):
         self.down.add(i)

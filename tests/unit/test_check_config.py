@@ -140,3 +140,19 @@ def test_redis_is_imported_only_for_redis_and_sentinel_checks(body, loaded):
     out = subprocess.run([sys.executable, "-c", IMPORTS, f"[checks.c]\n{body}\n{INSTANCE}"],
                          capture_output=True, text=True, check=True, cwd=REPO).stdout
     assert ("'redis'" in out) is loaded, out
+
+
+def test_a_redis_check_without_redis_py_is_a_config_error(tmp_path, monkeypatch):
+    import importlib.util
+    from vipd import scriptsec
+    conf = tmp_path / "vipd.toml"
+    conf.write_text(f'[checks.c]\nredis = "127.0.0.1"\n{INSTANCE}')
+    assert scriptsec.load_checked(str(conf)).checks["c"].kind == "redis"   # redis-py is here
+    real = importlib.util.find_spec
+    monkeypatch.setattr(scriptsec.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "redis" else real(name, *a))
+    with pytest.raises(ConfigError) as err:
+        scriptsec.load_checked(str(conf))
+    [issue] = err.value.issues
+    assert (issue.key, issue.reason) == ("checks.c.redis", "needs redis-py, which is not "
+                                         "installed: pip install 'vipd[redis]'")

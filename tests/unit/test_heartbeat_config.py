@@ -9,7 +9,8 @@ GOOD = '[{ interface = "eth1", peers = ["203.0.113.2"], source = "203.0.113.1" }
 
 
 def test_heartbeat_paths_load_as_canonical_strings():
-    two = ('[{ interface = "eth1", peers = ["203.0.113.2", "203.0.113.3"], source = "203.0.113.1" },'
+    two = ('[{ interface = "eth1", peers = ["203.0.113.2", "203.0.113.3"],'
+           ' source = "203.0.113.1" },'
            ' { interface = "bond1", peers = ["203.0.113.66"], source = "203.0.113.65" }]')
     inst = loads(doc({"heartbeat": two})).instances[0]
     assert inst.heartbeat == (HeartbeatPath("eth1", ("203.0.113.2", "203.0.113.3"), "203.0.113.1"),

@@ -77,3 +77,30 @@ def test_global_metrics_key_is_off_by_default_and_validated():
         with pytest.raises(config.ConfigError) as e:
             config.loads(f"[global]\nmetrics = {bad}\n" + inst)
         assert [i.key for i in e.value.issues] == ["global.metrics"]
+
+
+def test_metrics_render_in_pieces_is_the_registrys_text_format():
+    """MetricsServer.render gives the loop a turn between pieces; the bytes must be exactly
+    what prometheus-client renders for the whole registry at once (HELP/TYPE once a family)."""
+    import types
+
+    from prometheus_client import generate_latest
+
+    from vipd import config
+    from vipd.metrics import MetricsServer
+    from vipd.runtime import Runtime
+    text = "".join(f'[[instance]]\nname = "i{i}"\ninterface = "eth0"\nvrid = {i}\n'
+                   f'vips = ["198.51.100.{i}/32"]\n' for i in range(1, 121))
+    cfg = config.loads(text)
+    daemon = types.SimpleNamespace(
+        runtimes={c.name: Runtime(c, "198.51.100.254", 0.0) for c in cfg.instances},
+        checks={}, observer=Observer(), rx_errors={"unknown_vrid": 3})
+    for rt in daemon.runtimes.values():
+        rt.core.counters.update(adverts_received=7, discard_ttl=1)
+    server = MetricsServer(daemon, "127.0.0.1:9650")
+    body = asyncio.run(server.render())
+    assert body == generate_latest(server.registry)
+    lines = body.decode().splitlines()
+    assert lines.count("# TYPE keepalived_vrrp_state gauge") == 1
+    assert sum(line.startswith("keepalived_vrrp_state{") for line in lines) == 120
+    assert 'vipd_discards_total{iname="i7",intf="eth0",reason="ttl",vrid="7"} 1.0' in lines

@@ -102,3 +102,20 @@ def test_why_lines_show_yield_refusal_data_verdict_and_hook_output():
     assert f"web: hook BACKUP at {hhmmss}: exit 0: replica of 198.51.100.2" in text
     assert f"api: hook MASTER at {hhmmss}: timed out" in text.splitlines()
     assert "yielded" not in table({"router_id": "lb1", "instances": [instance()]})
+
+
+def test_heartbeat_paths_get_a_line_naming_the_degraded_one():
+    paths = [{"interface": "eth0", "state": "degraded", "received": 9, "last_heard_age": 4.2,
+              "link": True},
+             {"interface": "eth1", "state": "ok", "received": 30, "last_heard_age": 0.04,
+              "link": True, "peers": ["203.0.113.1"], "source": "203.0.113.2"}]
+    st = {"router_id": "lb2", "instances": [
+        instance(state="BACKUP", paths=paths, paths_down=["eth0"]), instance(name="db", vrid=52)]}
+    lines = table(st).splitlines()
+    assert lines[-1] == ("paths of web: eth0 degraded (last advert 4.2s ago), eth1 ok"
+                         " (last advert 0.0s ago); DOWN: eth0")
+    assert set(rows(st)) == {"web", "db"}
+    quiet = [{**paths[0], "state": "silent", "last_heard_age": None, "link": False}]
+    st = {"router_id": "lb1", "instances": [instance(paths=quiet, paths_down=["eth0"])]}
+    assert table(st).splitlines()[-1] == ("paths of web: eth0 silent (never heard, no carrier);"
+                                          " DOWN: eth0")

@@ -96,6 +96,14 @@ class VipClaimed:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceAddressChanged:
+    """The address adverts are sent from changed ("" while there is none): the interface's primary
+    IPv4 / link-local IPv6 address (RFC 5798 5.1.1.1, 5.1.2.1), which is also what an equal-priority
+    election compares (RFC 5798 6.4.3)."""
+    address: str
+
+
+@dataclass(frozen=True, slots=True)
 class GroupCommand:
     """From the instance's sync group (vipd.core.syncgroup): ``promote`` (every member is ready:
     take the role now), ``demote`` (a partner left MASTER: leave too), ``yield`` / ``unyield``

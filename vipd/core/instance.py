@@ -7,13 +7,14 @@ Semantics (VRID ownership, TTL, auth, interval, peers) are checked here; syntax 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from vipd.core import policy, succession
 from vipd.core.events import (
     AddVips, AdvertReceived, Announce, CompareData, DataCompared, DrainChanged, FailbackApproved,
     FaultChanged, GateChanged, GroupCommand, Log, Notify, PriorityChanged, ProbeVips,
-    PromotionRefused, RemoveVips, SendAdvert, Shutdown, Startup, State, Transition, VipClaimed,
+    PromotionRefused, RemoveVips, SendAdvert, Shutdown, SourceAddressChanged, Startup, State,
+    Transition, VipClaimed,
 )
 from vipd.core.claims import ClaimProbe
 from vipd.core.contest import ASK, HOLD, Contest
@@ -114,6 +115,8 @@ class Instance:
             return self._gate_changed(event.ok, now)
         if isinstance(event, DrainChanged):
             return self._drain(event.drained, now)
+        if isinstance(event, SourceAddressChanged):
+            return self._source_changed(event.address)
         if isinstance(event, GroupCommand):
             return self._group_command(event.command, event.reason, now)
         if isinstance(event, DataCompared):
@@ -491,6 +494,16 @@ class Instance:
         if not faults and self.state is State.FAULT:
             return self._enter_backup_or_owner(now, "fault cleared: " + ", ".join(sorted(was)))
         return []
+
+    def _source_changed(self, address: str) -> list:
+        old = self.params.local_addr
+        if address == old:
+            return []
+        self.params = replace(self.params, local_addr=address)
+        self._local_int = _addr_int(address)
+        if self.state is State.MASTER:
+            self.master_ip = address
+        return [Log("info", f"source address {old or 'none'} -> {address or 'none'}")]
 
     def _priority_changed(self, priority: int, now: float) -> list:
         if self.params.priority == OWNER_PRIORITY or priority == self.priority:

@@ -16,10 +16,10 @@ same instant, so when a path advert and a VIP-segment advert of the same priorit
 fraction of an interval, the path peer is that VIP-segment sender; the mapping is kept until other
 evidence replaces it. A path peer never matched (the VIP segment was broken since start) has no
 VIP-segment address: then both routers compare their two addresses on that path, which they see
-alike, so exactly one of two equal-priority masters yields. Where the two orders disagree (our path
-address is the higher, our VIP-segment address the lower, or the reverse), two equal-priority masters
-meeting for the first time may both yield once; that is logged when the mapping is learned, so the
-operator can number the path in the same order.
+alike, so exactly one of two equal-priority masters yields. Where the two orders disagree (our
+path address is the higher, our VIP-segment address the lower, or the reverse), two equal-priority
+masters meeting for the first time may both yield once; that is logged when the pairing is learned,
+so the operator can number the path in the same order.
 """
 from __future__ import annotations
 
@@ -97,8 +97,9 @@ class PathBook:
         if self._peer_main.get((path, peer)) == main_src:
             return
         self._peer_main[(path, peer)] = main_src
-        own = self.paths[path - 1].source
-        if self._local and (addr_int(peer) > addr_int(own)) != (addr_int(main_src) > addr_int(self._local)):
+        peer_higher_on_path = addr_int(peer) > addr_int(self.paths[path - 1].source)
+        peer_higher_on_main = addr_int(main_src) > addr_int(self._local)
+        if self._local and peer_higher_on_path != peer_higher_on_main:
             actions.append(Log("warning", f"heartbeat path {self.names[path]}: peer {peer} is"
                                           f" {main_src} on {self.names[MAIN]}, but the two"
                                           " addresses are ordered unlike ours on the two"

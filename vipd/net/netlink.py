@@ -3,14 +3,15 @@
 Netlink makes the few synchronous queries and changes the driver needs: one request, then its
 replies up to the kernel's ack or end-of-dump, matched by sequence number. Each takes
 microseconds, so the driver calls it straight from the event loop; the socket has a receive
-timeout so a kernel that never answers costs at most TIMEOUT, never a hang. LinkMonitor is a
-non-blocking socket subscribed to link events, read when the loop says it is readable.
+timeout so a kernel that never answers costs at most TIMEOUT, never a hang. Events (links and
+addresses changing) are read by nlmonitor.NetMonitor; the message codec is nlcodec.
 
-pyroute2 is deliberately not used: importing it costs ~13 MB of resident memory and ~100 ms, and
-its synchronous API cannot run inside an asyncio loop.
+pyroute2 is deliberately not used: importing it costs ~10-14 MB of resident memory and ~100-280 ms,
+its synchronous API cannot run inside an asyncio loop, and its asyncio API would make every VIP
+change a coroutine where this is a microsecond call (see docs/benchmarks.md, issue 9).
 
-Usable ("up") means what the kernel reports as IFF_UP (administratively up), IFF_LOWER_UP (carrier)
-and IFF_RUNNING (operstate UP or UNKNOWN), the same test keepalived applies.
+Besides addresses: macvlan links (VMAC), routes and policy rules, for virtual_routes /
+virtual_rules / use_vmac.
 """
 from __future__ import annotations
 
@@ -23,51 +24,15 @@ import struct
 from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
-IFF_UP = 0x1
-IFF_RUNNING = 0x40
-IFF_LOWER_UP = 0x10000
-_USABLE = IFF_UP | IFF_RUNNING | IFF_LOWER_UP
-
-IFA_F_SECONDARY = 0x01
-IFA_F_NODAD = 0x02
-IFA_F_DADFAILED = 0x08
-IFA_F_TENTATIVE = 0x40
-RT_SCOPE_LINK = 253
-
-# <linux/netlink.h>, <linux/rtnetlink.h>, <linux/if_link.h>, <linux/if_addr.h>
-NLMSG_ERROR, NLMSG_DONE = 2, 3
-NLM_F_REQUEST, NLM_F_MULTI, NLM_F_ACK, NLM_F_DUMP_INTR = 0x1, 0x2, 0x4, 0x10
-NLM_F_DUMP = 0x300
-NLM_F_EXCL, NLM_F_CREATE = 0x200, 0x400
-NLM_F_CAPPED, NLM_F_ACK_TLVS = 0x100, 0x200   # flags of an NLMSG_ERROR reply
-NLMSGERR_ATTR_MSG = 1
-SOL_NETLINK = 270
-NETLINK_CAP_ACK, NETLINK_EXT_ACK, NETLINK_GET_STRICT_CHK = 10, 11, 12
-RTMGRP_LINK = 1
-RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
-RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
-IFLA_ADDRESS, IFLA_IFNAME = 1, 3
-IFA_ADDRESS, IFA_LOCAL, IFA_LABEL, IFA_FLAGS = 1, 2, 3, 8
-IFNAMSIZ = 16
+from vipd.net import nlcodec as nc
+from vipd.net.nlcodec import (  # noqa: F401  (public names callers import from here)
+    IFA_F_DADFAILED, IFA_F_NODAD, IFA_F_SECONDARY, IFA_F_TENTATIVE, RT_SCOPE_LINK, flags_usable,
+)
 
 TIMEOUT = 1.0         # seconds to wait for any one reply; the kernel answers in microseconds
 _DUMP_TRIES = 3       # a dump the kernel flags as interrupted (changed meanwhile) is retried
-_RCVBUF = 1 << 20     # LinkMonitor: room for a burst of events (many VLANs flapping) before ENOBUFS
-_BUFSIZE = 65536      # larger than any one datagram the kernel sends for links or addresses
-
-_NLMSGHDR = struct.Struct("=IHHII")   # len, type, flags, seq, pid
-_NLMSGERR = struct.Struct("=i")       # -errno, followed by the request's header
-_IFINFOMSG = struct.Struct("=BxHiII")  # family, type, index, flags, change
-_IFADDRMSG = struct.Struct("=BBBBI")   # family, prefixlen, flags, scope, index
-_RTATTR = struct.Struct("=HH")         # len, type
-_U32 = struct.Struct("=I")
-_NLA_TYPE_MASK = 0x3FFF                # without NLA_F_NESTED / NLA_F_NET_BYTEORDER
 
 Interface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
-
-
-def flags_usable(ifi_flags: int) -> bool:
-    return ifi_flags & _USABLE == _USABLE
 
 
 class NoSuchInterface(OSError, LookupError):
@@ -79,89 +44,50 @@ class NoSuchInterface(OSError, LookupError):
         super().__init__(errno.ENODEV, os.strerror(errno.ENODEV), ifname)
 
 
-# ---- message codec ----------------------------------------------------------------------------
-
-def _align4(n: int) -> int:
-    return (n + 3) & ~3
-
-
-def _attr(kind: int, payload: bytes) -> bytes:
-    length = _RTATTR.size + len(payload)
-    return _RTATTR.pack(length, kind) + payload + bytes(_align4(length) - length)
-
-
-def _attrs(data, offset: int, end: int) -> dict[int, bytes]:
-    """The route attributes in data[offset:end] by type (the first of each type wins)."""
-    found: dict[int, bytes] = {}
-    while offset + _RTATTR.size <= end:
-        length, kind = _RTATTR.unpack_from(data, offset)
-        if length < _RTATTR.size or offset + length > end:
-            break
-        found.setdefault(kind & _NLA_TYPE_MASK, bytes(data[offset + _RTATTR.size:offset + length]))
-        offset += _align4(length)
-    return found
-
-
-def _string(raw: bytes | None) -> str | None:
-    return None if raw is None else raw.split(b"\0", 1)[0].decode(errors="replace")
-
-
-def _messages(data) -> Iterator[tuple[int, int, int, int, int]]:
-    """(type, flags, seq, body offset, end) of each netlink message in one datagram."""
-    offset = 0
-    while offset + _NLMSGHDR.size <= len(data):
-        length, kind, flags, seq, _pid = _NLMSGHDR.unpack_from(data, offset)
-        if length < _NLMSGHDR.size:
-            return
-        yield kind, flags, seq, offset + _NLMSGHDR.size, min(offset + length, len(data))
-        offset += _align4(length)
-
-
-def _kernel_error(data, flags: int, body: int, end: int) -> OSError | None:
-    """The error an NLMSG_ERROR reply reports, None for an ack. With extended acks the kernel
-    says why (e.g. "Invalid prefix for given prefix length"); that goes into the message."""
-    code = -_NLMSGERR.unpack_from(data, body)[0]
-    if code == 0:
-        return None
-    reason = os.strerror(code)
-    if flags & NLM_F_ACK_TLVS:
-        request = body + _NLMSGERR.size
-        tlvs = request + (_NLMSGHDR.size if flags & NLM_F_CAPPED
-                          else _NLMSGHDR.unpack_from(data, request)[0])
-        detail = _string(_attrs(data, tlvs, end).get(NLMSGERR_ATTR_MSG))
-        if detail:
-            reason = f"{reason} ({detail})"
-    return OSError(code, reason)
-
-
-def _rtnl_socket(groups: int = 0) -> socket.socket:
-    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
-                         socket.NETLINK_ROUTE)
-    try:
-        sock.bind((0, groups))
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
 # ---- requests ---------------------------------------------------------------------------------
 
-class _Addr(NamedTuple):
+class Addr(NamedTuple):
     family: int
     prefixlen: int
-    flags: int     # IFA_FLAGS when present: it carries the flags that do not fit in the header
+    flags: int     # nc.IFA_FLAGS when present: it carries the flags that do not fit in the header
     scope: int
-    address: str   # IFA_LOCAL (this host's end); IFA_ADDRESS is the peer's on point-to-point links
+    address: str   # nc.IFA_LOCAL (this host's end); nc.IFA_ADDRESS is the peer's on point-to-point links
 
 
-def _parse_addr(payload: bytes) -> tuple[int, _Addr]:
-    family, prefixlen, flags, scope, index = _IFADDRMSG.unpack_from(payload)
-    attrs = _attrs(payload, _IFADDRMSG.size, len(payload))
-    raw = attrs.get(IFA_LOCAL) or attrs[IFA_ADDRESS]
-    if IFA_FLAGS in attrs:
-        flags = _U32.unpack(attrs[IFA_FLAGS])[0]
-    return index, _Addr(family, prefixlen, flags, scope, socket.inet_ntop(family, raw))
+def _parse_addr(payload: bytes) -> tuple[int, Addr]:
+    family, prefixlen, flags, scope, index = nc.IFADDRMSG.unpack_from(payload)
+    attrs = nc.attrs(payload, nc.IFADDRMSG.size, len(payload))
+    raw = attrs.get(nc.IFA_LOCAL) or attrs[nc.IFA_ADDRESS]
+    if nc.IFA_FLAGS in attrs:
+        flags = nc.U32.unpack(attrs[nc.IFA_FLAGS])[0]
+    return index, Addr(family, prefixlen, flags, scope, socket.inet_ntop(family, raw))
+
+
+def pick_link_local6(addrs: Iterable[Addr]) -> str | None:
+    """The IPv6 link-local address, the source of IPv6 adverts (RFC 5798 5.1.2.1). None while it
+    is still tentative (DAD running), failed DAD or is absent: it cannot be sent from yet."""
+    for addr in addrs:
+        if (addr.family == socket.AF_INET6 and addr.scope == nc.RT_SCOPE_LINK
+                and not addr.flags & (nc.IFA_F_TENTATIVE | nc.IFA_F_DADFAILED)):
+            return addr.address
+    return None
+
+
+def pick_primary_ipv4(addrs: Iterable[Addr], exclude: Iterable[str | ipaddress.IPv4Address] = ()
+                      ) -> str | None:
+    """The address IPv4 adverts are sent from (RFC 3768 5.1.1.1): the first primary address that
+    is not in exclude (the VIPs), in the kernel's order. When only secondary ones are left -- a
+    VIP added before the host's own address in the same subnet -- the first of those that is not
+    a VIP."""
+    skip = {str(a) for a in exclude}     # inet_ntop and ipaddress both print IPv4 canonically
+    fallback = None
+    for addr in addrs:
+        if addr.family != socket.AF_INET or addr.address in skip:
+            continue
+        if not addr.flags & nc.IFA_F_SECONDARY:
+            return addr.address
+        fallback = fallback or addr.address
+    return fallback
 
 
 class Netlink:
@@ -173,11 +99,11 @@ class Netlink:
     """
 
     def __init__(self):
-        self._sock = _rtnl_socket()
+        self._sock = nc.rtnl_socket()
         try:
-            for option in (NETLINK_CAP_ACK, NETLINK_EXT_ACK, NETLINK_GET_STRICT_CHK):
+            for option in (nc.NETLINK_CAP_ACK, nc.NETLINK_EXT_ACK, nc.NETLINK_GET_STRICT_CHK):
                 try:
-                    self._sock.setsockopt(SOL_NETLINK, option, 1)
+                    self._sock.setsockopt(nc.SOL_NETLINK, option, 1)
                 except OSError:  # older kernels: longer errors, no reasons, filtering done here
                     pass
             self._sock.settimeout(TIMEOUT)
@@ -185,7 +111,7 @@ class Netlink:
             self._sock.close()
             raise
         self._seq = itertools.count(1)
-        self._buf = bytearray(_BUFSIZE)
+        self._buf = bytearray(nc.BUFSIZE)
         self._view = memoryview(self._buf)
 
     def close(self) -> None:
@@ -196,8 +122,8 @@ class Netlink:
         """Sends one request; returns its replies as (type, body) up to the ack or end of dump,
         and whether the kernel vouched that a dump is consistent."""
         seq = next(self._seq) & 0xFFFFFFFF
-        self._sock.send(_NLMSGHDR.pack(_NLMSGHDR.size + len(payload), kind,
-                                       NLM_F_REQUEST | NLM_F_ACK | flags, seq, 0) + payload)
+        self._sock.send(nc.NLMSGHDR.pack(nc.NLMSGHDR.size + len(payload), kind,
+                                       nc.NLM_F_REQUEST | nc.NLM_F_ACK | flags, seq, 0) + payload)
         replies: list[tuple[int, bytes]] = []
         consistent = True
         while True:
@@ -206,23 +132,23 @@ class Netlink:
             except TimeoutError:
                 raise TimeoutError(errno.ETIMEDOUT, f"no answer from the kernel in {TIMEOUT} s"
                                    ) from None
-            if n > _BUFSIZE:
+            if n > nc.BUFSIZE:
                 raise OSError(errno.EMSGSIZE, f"netlink reply of {n} bytes truncated")
             data = self._view[:n]
-            for mkind, mflags, mseq, body, end in _messages(data):
+            for mkind, mflags, mseq, body, end in nc.messages(data):
                 if mseq != seq:
                     continue    # a late answer to a request that timed out
-                if mkind == NLMSG_ERROR:
-                    error = _kernel_error(data, mflags, body, end)
+                if mkind == nc.NLMSG_ERROR:
+                    error = nc.kernel_error(data, mflags, body, end)
                     if error:
                         raise error
                     return replies, consistent
-                if mkind == NLMSG_DONE:   # a dump that failed part-way ends with -errno here
-                    code = -_NLMSGERR.unpack_from(data, body)[0] if end - body >= 4 else 0
+                if mkind == nc.NLMSG_DONE:   # a dump that failed part-way ends with -errno here
+                    code = -nc.NLMSGERR.unpack_from(data, body)[0] if end - body >= 4 else 0
                     if code > 0:
                         raise OSError(code, os.strerror(code))
                     return replies, consistent
-                consistent = consistent and not mflags & NLM_F_DUMP_INTR
+                consistent = consistent and not mflags & nc.NLM_F_DUMP_INTR
                 replies.append((mkind, bytes(data[body:end])))
 
     def _request(self, kind: int, flags: int, payload: bytes) -> list[tuple[int, bytes]]:
@@ -230,7 +156,7 @@ class Netlink:
 
     def _dump(self, kind: int, payload: bytes) -> list[tuple[int, bytes]]:
         for _ in range(_DUMP_TRIES):
-            replies, consistent = self._exchange(kind, NLM_F_DUMP, payload)
+            replies, consistent = self._exchange(kind, nc.NLM_F_DUMP, payload)
             if consistent:
                 break
         return replies
@@ -240,19 +166,19 @@ class Netlink:
     def _link(self, ifname: str) -> tuple[int, int, dict[int, bytes]] | None:
         """(index, flags, attributes) of the link, None if there is none by that name."""
         name = ifname.encode()
-        if not 0 < len(name) < IFNAMSIZ:
+        if not 0 < len(name) < nc.IFNAMSIZ:
             return None   # the kernel would refuse the request; no interface can be named so
-        request = _IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0) + _attr(IFLA_IFNAME, name + b"\0")
+        request = nc.IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0) + nc.attr(nc.IFLA_IFNAME, name + b"\0")
         try:
-            replies = self._request(RTM_GETLINK, 0, request)
+            replies = self._request(nc.RTM_GETLINK, 0, request)
         except OSError as e:
             if e.errno == errno.ENODEV:
                 return None
             raise
         for kind, payload in replies:
-            if kind == RTM_NEWLINK:
-                _family, _type, index, flags, _change = _IFINFOMSG.unpack_from(payload)
-                return index, flags, _attrs(payload, _IFINFOMSG.size, len(payload))
+            if kind == nc.RTM_NEWLINK:
+                _family, _type, index, flags, _change = nc.IFINFOMSG.unpack_from(payload)
+                return index, flags, nc.attrs(payload, nc.IFINFOMSG.size, len(payload))
         return None
 
     def ifindex(self, ifname: str) -> int | None:
@@ -270,54 +196,40 @@ class Netlink:
         link = self._link(ifname)
         if link is None:
             raise NoSuchInterface(ifname)
-        address = link[2].get(IFLA_ADDRESS)
+        address = link[2].get(nc.IFLA_ADDRESS)
         if not address:
             raise OSError(errno.EADDRNOTAVAIL, "interface has no hardware address", ifname)
         return address
 
     # ---- addresses ----------------------------------------------------------------------------
 
-    def _addrs(self, ifname: str, family: int) -> list[_Addr]:
+    def addrs(self, ifname: str, family: int) -> list[Addr]:
         """The interface's addresses of family in the kernel's order; none if it is missing."""
         index = self.ifindex(ifname)
         if index is None:
             return []
         # The kernel filters by index only on strict-checking sockets; filter here as well.
         try:
-            dump = self._dump(RTM_GETADDR, _IFADDRMSG.pack(family, 0, 0, 0, index))
+            dump = self._dump(nc.RTM_GETADDR, nc.IFADDRMSG.pack(family, 0, 0, 0, index))
         except OSError as e:
             if e.errno == errno.ENODEV:   # gone since the lookup (strict checking says so)
                 return []
             raise
-        return [addr for i, addr in (_parse_addr(p) for k, p in dump if k == RTM_NEWADDR)
+        return [addr for i, addr in (_parse_addr(p) for k, p in dump if k == nc.RTM_NEWADDR)
                 if i == index]
 
     def link_local6(self, ifname: str) -> str | None:
-        """The interface's IPv6 link-local address, the source of IPv6 adverts (RFC 5798 5.1.2.1).
-        None while it is still tentative (DAD running) or absent: it cannot be sent from yet."""
-        for addr in self._addrs(ifname, socket.AF_INET6):
-            if addr.scope == RT_SCOPE_LINK and not addr.flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED):
-                return addr.address
-        return None
+        """The interface's usable IPv6 link-local address (see pick_link_local6)."""
+        return pick_link_local6(self.addrs(ifname, socket.AF_INET6))
 
     def primary_ipv4(self, ifname: str, exclude: Iterable[str | ipaddress.IPv4Address] = ()
                      ) -> str | None:
-        """The address IPv4 adverts are sent from (RFC 3768 5.1.1.1): the first primary address
-        that is not in exclude (the VIPs). When only secondary ones are left -- a VIP added before
-        the host's own address in the same subnet -- the first of those that is not a VIP."""
-        skip = {ipaddress.IPv4Address(a) for a in exclude}
-        fallback = None
-        for addr in self._addrs(ifname, socket.AF_INET):
-            if ipaddress.IPv4Address(addr.address) in skip:
-                continue
-            if not addr.flags & IFA_F_SECONDARY:
-                return addr.address
-            fallback = fallback or addr.address
-        return fallback
+        """The interface's IPv4 advert source (see pick_primary_ipv4)."""
+        return pick_primary_ipv4(self.addrs(ifname, socket.AF_INET), exclude)
 
     def addresses(self, ifname: str) -> list[Interface]:
         return [ipaddress.ip_interface(f"{a.address}/{a.prefixlen}")
-                for a in self._addrs(ifname, socket.AF_UNSPEC)]
+                for a in self.addrs(ifname, socket.AF_UNSPEC)]
 
     def _change_addr(self, kind: int, flags: int, ifname: str, iface: Interface,
                      ifa_flags: int = 0, label: str | None = None) -> None:
@@ -325,15 +237,15 @@ class Netlink:
         if index is None:
             raise NoSuchInterface(ifname)
         family = socket.AF_INET if iface.version == 4 else socket.AF_INET6
-        # Local and address both, as `ip addr` sends them: with IFA_ADDRESS the kernel also
+        # Local and address both, as `ip addr` sends them: with nc.IFA_ADDRESS the kernel also
         # matches the prefix length on delete, so a VIP only removes its own exact entry.
         packed = iface.ip.packed
-        request = (_IFADDRMSG.pack(family, iface.network.prefixlen, ifa_flags & 0xFF, 0, index)
-                   + _attr(IFA_LOCAL, packed) + _attr(IFA_ADDRESS, packed))
+        request = (nc.IFADDRMSG.pack(family, iface.network.prefixlen, ifa_flags & 0xFF, 0, index)
+                   + nc.attr(nc.IFA_LOCAL, packed) + nc.attr(nc.IFA_ADDRESS, packed))
         if ifa_flags:
-            request += _attr(IFA_FLAGS, _U32.pack(ifa_flags))
+            request += nc.attr(nc.IFA_FLAGS, nc.U32.pack(ifa_flags))
         if label:
-            request += _attr(IFA_LABEL, label.encode() + b"\0")
+            request += nc.attr(nc.IFA_LABEL, label.encode() + b"\0")
         self._request(kind, flags, request)
 
     def add_vip(self, ifname: str, iface: Interface, label: str | None = None) -> bool:
@@ -343,7 +255,7 @@ class Netlink:
         15 bytes) should be "ifname:tag": the kernel takes any label, but `ip` and `ifconfig`
         treat others as foreign. NoSuchInterface if ifname is missing."""
         try:
-            self._change_addr(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, ifname, iface,
+            self._change_addr(nc.RTM_NEWADDR, nc.NLM_F_CREATE | nc.NLM_F_EXCL, ifname, iface,
                               IFA_F_NODAD if iface.version == 6 else 0, label)
         except FileExistsError:   # EEXIST
             return False
@@ -353,70 +265,140 @@ class Netlink:
         """Removes iface from ifname; True if removed, False if it was not there (or the
         interface is gone)."""
         try:
-            self._change_addr(RTM_DELADDR, 0, ifname, iface)
+            self._change_addr(nc.RTM_DELADDR, 0, ifname, iface)
         except OSError as e:
             if e.errno in (errno.ENOENT, errno.EADDRNOTAVAIL, errno.ENODEV):
                 return False
             raise
         return True
 
+    # ---- links: macvlan (VMAC) ----------------------------------------------------------------
 
-# The driver used to need pyroute2 moved to a worker thread; Netlink now runs on the loop itself.
-# Kept until vipd/daemon.py imports Netlink.
-
-
-# ---- link events ------------------------------------------------------------------------------
-
-_DUMP_LINKS = (_NLMSGHDR.pack(_NLMSGHDR.size + _IFINFOMSG.size, RTM_GETLINK,
-                              NLM_F_REQUEST | NLM_F_DUMP, 1, 0)
-               + _IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0))
-
-
-class LinkMonitor:
-    """Reports link changes from the kernel's RTNLGRP_LINK multicast group.
-
-    If events are lost because the socket overflowed (ENOBUFS), it asks the kernel for every link
-    and reports all of them, so the caller never misses a state it would otherwise never hear about.
-    """
-
-    def __init__(self, rcvbuf: int = _RCVBUF):
-        self._sock = _rtnl_socket(RTMGRP_LINK)
+    def add_macvlan(self, name: str, parent: str, mac: bytes | None = None,
+                    mode: int = nc.MACVLAN_MODE_PRIVATE, up: bool = True) -> bool:
+        """Creates macvlan `name` on `parent` (with this MAC, e.g. the VRRP virtual MAC
+        00:00:5e:00:01:VRID, RFC 5798 7.3), administratively up unless told otherwise. True if
+        made, False if a link of that name already exists. NoSuchInterface if parent is missing."""
+        parent_index = self.ifindex(parent)
+        if parent_index is None:
+            raise NoSuchInterface(parent)
+        flag = nc.IFF_UP if up else 0
+        info = (nc.attr(nc.IFLA_INFO_KIND, b"macvlan")
+                + nc.attr(nc.IFLA_INFO_DATA | nc.NLA_F_NESTED,
+                          nc.attr(nc.IFLA_MACVLAN_MODE, nc.U32.pack(mode))))
+        request = (nc.IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, flag, flag)
+                   + nc.attr(nc.IFLA_IFNAME, name.encode() + b"\0")
+                   + nc.attr(nc.IFLA_LINK, nc.U32.pack(parent_index))
+                   + nc.attr(nc.IFLA_LINKINFO | nc.NLA_F_NESTED, info))
+        if mac is not None:
+            request += nc.attr(nc.IFLA_ADDRESS, mac)
         try:
-            self._sock.setblocking(False)
-            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        except BaseException:
-            self._sock.close()
+            self._request(nc.RTM_NEWLINK, nc.NLM_F_CREATE | nc.NLM_F_EXCL, request)
+        except FileExistsError:
+            return False
+        return True
+
+    def del_link(self, name: str) -> bool:
+        """Deletes link `name`; True if deleted, False if there was none."""
+        index = self.ifindex(name)
+        if index is None:
+            return False
+        try:
+            self._request(nc.RTM_DELLINK, 0, nc.IFINFOMSG.pack(socket.AF_UNSPEC, 0, index, 0, 0))
+        except OSError as e:
+            if e.errno == errno.ENODEV:
+                return False
             raise
-        self._buf = bytearray(_BUFSIZE)
-        self._view = memoryview(self._buf)
+        return True
 
-    def fileno(self) -> int:
-        return self._sock.fileno()
+    # ---- routes and policy rules --------------------------------------------------------------
 
-    def read(self) -> list[tuple[str, bool]]:
-        """(ifname, usable) for each link message received since the last call, oldest first; a
-        removed link is reported as not usable. Never blocks."""
-        events: list[tuple[str, bool]] = []
-        while True:
-            try:
-                n = self._sock.recv_into(self._buf)
-            except (BlockingIOError, InterruptedError):
-                return events
-            except OSError as e:
-                if e.errno != errno.ENOBUFS:
-                    raise
-                self._sock.send(_DUMP_LINKS)
-                continue
-            self._parse(self._view[:n], events)
+    def _route(self, kind: int, flags: int, to: str, via: str | None, dev: str | None,
+               table: int | None, metric: int | None, src: str | None) -> None:
+        dst = ipaddress.ip_network(to, strict=False)
+        family = socket.AF_INET if dst.version == 4 else socket.AF_INET6
+        table = nc.RT_TABLE_MAIN if table is None else table
+        adding = kind == nc.RTM_NEWROUTE
+        # A route with a gateway is universe scope; a device route is link scope (as `ip route`
+        # picks them). Delete matches any scope (RT_SCOPE_NOWHERE) and any protocol.
+        scope = (nc.RT_SCOPE_UNIVERSE if via else nc.RT_SCOPE_LINK) if adding else 255
+        request = nc.RTMSG.pack(family, dst.prefixlen, 0, 0, table if table < 256 else 0,
+                                nc.RTPROT_STATIC if adding else 0, scope, nc.RTN_UNICAST, 0)
+        request += nc.attr(nc.RTA_TABLE, nc.U32.pack(table))
+        if dst.prefixlen:
+            request += nc.attr(nc.RTA_DST, dst.network_address.packed)
+        if via:
+            request += nc.attr(nc.RTA_GATEWAY, ipaddress.ip_address(via).packed)
+        if src:
+            request += nc.attr(nc.RTA_PREFSRC, ipaddress.ip_address(src).packed)
+        if metric is not None:
+            request += nc.attr(nc.RTA_PRIORITY, nc.U32.pack(metric))
+        if dev:
+            index = self.ifindex(dev)
+            if index is None:
+                raise NoSuchInterface(dev)
+            request += nc.attr(nc.RTA_OIF, nc.U32.pack(index))
+        self._request(kind, flags, request)
 
-    @staticmethod
-    def _parse(data: memoryview, events: list[tuple[str, bool]]) -> None:
-        for kind, _flags, _seq, body, end in _messages(data):
-            if kind in (RTM_NEWLINK, RTM_DELLINK) and body + _IFINFOMSG.size <= end:
-                flags = _IFINFOMSG.unpack_from(data, body)[3]
-                name = _string(_attrs(data, body + _IFINFOMSG.size, end).get(IFLA_IFNAME))
-                if name is not None:
-                    events.append((name, kind == RTM_NEWLINK and flags_usable(flags)))
+    def add_route(self, to: str, via: str | None = None, dev: str | None = None,
+                  table: int | None = None, metric: int | None = None,
+                  src: str | None = None) -> bool:
+        """Adds a unicast route to `to` (a network, "default" not accepted: say 0.0.0.0/0);
+        True if added, False if the same route was already there."""
+        try:
+            self._route(nc.RTM_NEWROUTE, nc.NLM_F_CREATE | nc.NLM_F_EXCL, to, via, dev, table,
+                        metric, src)
+        except FileExistsError:
+            return False
+        return True
 
-    def close(self) -> None:
-        self._sock.close()
+    def del_route(self, to: str, via: str | None = None, dev: str | None = None,
+                  table: int | None = None, metric: int | None = None) -> bool:
+        """Removes the route; True if removed, False if there was none (or dev is gone)."""
+        try:
+            self._route(nc.RTM_DELROUTE, 0, to, via, dev, table, metric, None)
+        except OSError as e:
+            if e.errno in (errno.ESRCH, errno.ENOENT, errno.ENODEV):
+                return False
+            raise
+        return True
+
+    def _rule(self, kind: int, flags: int, table: int, src: str | None, dst: str | None,
+              priority: int | None, family: int | None) -> None:
+        src_net = ipaddress.ip_network(src, strict=False) if src else None
+        dst_net = ipaddress.ip_network(dst, strict=False) if dst else None
+        version = (src_net or dst_net).version if (src_net or dst_net) else (family or 4)
+        request = nc.FIBRULEHDR.pack(socket.AF_INET if version == 4 else socket.AF_INET6,
+                                     dst_net.prefixlen if dst_net else 0,
+                                     src_net.prefixlen if src_net else 0, 0,
+                                     table if table < 256 else 0, 0, 0, nc.FR_ACT_TO_TBL, 0)
+        request += nc.attr(nc.FRA_TABLE, nc.U32.pack(table))
+        if src_net:
+            request += nc.attr(nc.FRA_SRC, src_net.network_address.packed)
+        if dst_net:
+            request += nc.attr(nc.FRA_DST, dst_net.network_address.packed)
+        if priority is not None:
+            request += nc.attr(nc.FRA_PRIORITY, nc.U32.pack(priority))
+        self._request(kind, flags, request)
+
+    def add_rule(self, table: int, src: str | None = None, dst: str | None = None,
+                 priority: int | None = None, family: int | None = None) -> bool:
+        """Adds a policy rule "from src to dst lookup table" (family 4 or 6 when neither src
+        nor dst says); True if added, False if the same rule was already there."""
+        try:
+            self._rule(nc.RTM_NEWRULE, nc.NLM_F_CREATE | nc.NLM_F_EXCL, table, src, dst,
+                       priority, family)
+        except FileExistsError:
+            return False
+        return True
+
+    def del_rule(self, table: int, src: str | None = None, dst: str | None = None,
+                 priority: int | None = None, family: int | None = None) -> bool:
+        """Removes the rule; True if removed, False if there was none."""
+        try:
+            self._rule(nc.RTM_DELRULE, 0, table, src, dst, priority, family)
+        except OSError as e:
+            if e.errno in (errno.ENOENT, errno.ESRCH):
+                return False
+            raise
+        return True

@@ -102,5 +102,10 @@ def test_metrics_and_events_follow_a_failover(pair):
     assert order == ["transition:MASTER", "hook:MASTER", "transition:BACKUP", "hook:BACKUP"]
     assert all(e["ok"] for e in evs if e["event"] == "check")
     assert [e["time"] for e in evs] == sorted(e["time"] for e in evs)
+    # anything but GET /metrics gets an HTTP error, not a crash
+    codes = [lab.run(h2, ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", *args,
+                          f"http://{METRICS}{path}"]).stdout for args, path in
+             [([], "/nothing"), (["-X", "POST"], "/metrics"), (["-I"], "/metrics")]]
+    assert codes == ["404", "405", "200"]
     # the daemon noticed the follower leave and keeps running
     assert instance_status(lab, vp)["state"] == "BACKUP"

@@ -1,0 +1,114 @@
+"""vipd under systemd's Type=notify protocol, with a real $NOTIFY_SOCKET listener: READY=1 once
+every instance has started, STATUS= on transitions, RELOADING=1/READY=1 around a reload,
+STOPPING=1 on SIGTERM, and WATCHDOG=1 from the event loop (none while the loop is stopped).
+The unit file passes `systemd-analyze verify` where the tool exists."""
+import os
+import pathlib
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import REPO, VIPD, vipd_config, wait_state
+
+pytestmark = pytest.mark.lab
+
+
+class Listener:
+    def __init__(self, path: pathlib.Path):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.setblocking(False)
+        self.got: list[tuple[float, str]] = []
+
+    def drain(self) -> list[str]:
+        while True:
+            try:
+                self.got.append((time.monotonic(), self.sock.recv(4096).decode()))
+            except BlockingIOError:
+                return [m for _, m in self.got]
+
+    def wait(self, pattern: str, timeout: float = 10.0) -> str:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            for m in self.drain():
+                if re.search(pattern, m, re.M):
+                    return m
+            time.sleep(0.02)
+        raise AssertionError(f"no {pattern!r} in {self.drain()}")
+
+    def pings(self, seconds: float) -> int:
+        """WATCHDOG=1 messages arriving in the next `seconds`."""
+        self.drain()
+        start = len(self.got)
+        time.sleep(seconds)
+        return sum(1 for m in self.drain()[start:] if m == "WATCHDOG=1")
+
+
+def test_notify_protocol_and_watchdog(lab):
+    h1 = lab.hosts[0]
+    listener = Listener(lab.workdir / "notify.sock")
+    text = vipd_config(priority=150) + vipd_config(name="other", vrid=52, priority=150,
+                                                   vips=("198.51.100.101/24",))
+    conf = lab.write("h1/vipd.toml", text + f'[global]\nsocket = "{lab.workdir}/h1.sock"\n')
+    proc = lab.spawn(h1, [VIPD, "run", "-c", conf], name="vipd",
+                     env={"NOTIFY_SOCKET": str(lab.workdir / "notify.sock"),
+                          "WATCHDOG_USEC": "200000", "PYTHONUNBUFFERED": "1"})
+    proc.socket = f"{lab.workdir}/h1.sock"
+    ready = listener.wait("^READY=1$")
+    assert "STATUS=2 instance(s): 2 BACKUP" in ready
+    listener.wait("^STATUS=2 instance\\(s\\): 2 MASTER$")
+    assert wait_state(lab, proc, "MASTER")
+
+    # Pings at half of WATCHDOG_USEC; none while the loop cannot run (the process is stopped).
+    assert 7 <= listener.pings(1.0) <= 13
+    proc.freeze()
+    time.sleep(0.05)                 # pings sent before the stop are drained below
+    assert listener.pings(0.6) == 0
+    proc.thaw()
+    assert listener.pings(0.5) >= 3
+
+    listener.got.clear()
+    proc.send_signal(signal.SIGHUP)
+    reloading = listener.wait("^RELOADING=1$")
+    assert re.search(r"^MONOTONIC_USEC=\d+$", reloading, re.M)
+    after = listener.wait("^READY=1$")
+    assert [m for m in listener.drain() if "RELOADING" in m or "READY" in m] == [reloading, after]
+
+    assert proc.stop(signal.SIGTERM) == 0
+    msgs = listener.drain()
+    assert "STOPPING=1" in msgs
+
+
+def test_watchdog_off_for_another_pid(lab):
+    h1 = lab.hosts[0]
+    listener = Listener(lab.workdir / "notify.sock")
+    conf = lab.write("h1/vipd.toml", vipd_config(priority=150)
+                     + f'[global]\nsocket = "{lab.workdir}/h1.sock"\n')
+    proc = lab.spawn(h1, [VIPD, "run", "-c", conf], name="vipd",
+                     env={"NOTIFY_SOCKET": str(lab.workdir / "notify.sock"),
+                          "WATCHDOG_USEC": "200000", "WATCHDOG_PID": "1"})
+    listener.wait("^READY=1$")
+    time.sleep(0.5)
+    assert "WATCHDOG=1" not in listener.drain()
+    proc.stop(signal.SIGTERM)
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze here")
+def test_unit_file_verifies(tmp_path):
+    unit = (REPO / "etc" / "systemd" / "vipd.service").read_text()
+    assert "Type=notify" in unit and "WatchdogSec=" in unit
+    path = tmp_path / "vipd.service"
+
+    def verify(text: str) -> subprocess.CompletedProcess:
+        path.write_text(text.replace("/usr/local/bin/vipd", VIPD))
+        return subprocess.run(["systemd-analyze", "verify", str(path)], capture_output=True,
+                              text=True, env={**os.environ, "SYSTEMD_LOG_LEVEL": "warning"})
+    r = verify(unit)
+    assert r.returncode == 0 and not r.stderr.strip(), r.stderr
+    broken = verify(unit.replace("Type=notify", "Type=notfy"))    # the check can fail
+    assert "Failed to parse service type" in broken.stderr, broken.stderr
