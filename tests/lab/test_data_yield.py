@@ -54,8 +54,14 @@ def test_frozen_master_yields_to_the_promoted_redis(lab_factory, monkeypatch, da
     took = time.monotonic() - thawed
     assert wait_holder(lab, VIP4, ["h2"], timeout=5)
     st1 = fast_status(p1)
-    assert st1["last_yield"]["reason"].startswith("yield: peer's Redis is the successor"), st1
-    assert st1["data"]["verdict"] == "peer-newer" and st1["data"]["peer"] == H2
+    assert st1["data"]["verdict"] == "peer-newer" and st1["data"]["peer"] == H2, st1
+    # Normally h1 leaves MASTER by the data yield. A check that was running when the group was
+    # frozen times out on thaw, and a weight-0 one can take h1 to FAULT first: then it is FAULT
+    # (and failback none) that keeps h1 out, with the same verdict recorded.
+    yielded = st1["last_yield"] is not None
+    assert yielded or any(t["reason"].startswith("fault:") for t in st1["transitions"][-3:]), st1
+    if yielded:
+        assert st1["last_yield"]["reason"].startswith("yield: peer's Redis is the successor")
     assert fast_status(p2)["state"] == "MASTER"
     assert [t["to"] for t in fast_status(p2)["transitions"]][-1] == "MASTER"   # h2 never left
     # h1's Redis follows h2's and has what was written during the freeze
@@ -63,8 +69,9 @@ def test_frozen_master_yields_to_the_promoted_redis(lab_factory, monkeypatch, da
     assert cli(lab, h1, "GET", "during") == "2" and cli(lab, h1, "GET", "before") == "1"
     assert through_vip(lab, "GET", "during") == "2"
     table = lab.run(h1, [VIPD, "status", "--socket", p1.socket]).stdout
-    assert "yielded at" in table and "hook BACKUP" in table, table
-    print(f"\nh1 yielded {took:.2f}s after SIGCONT; status:\n{table}")
+    assert ("yielded at" in table or not yielded) and "hook BACKUP" in table, table
+    print(f"\nh1 {'yielded' if yielded else 'left MASTER through FAULT'} {took:.2f}s after"
+          f" SIGCONT; status:\n{table}")
     # it stays that way (failback none): no flapping back to h1
     assert not lab.wait_for(lambda: fast_status(p1)["state"] != "BACKUP", timeout=3)
     assert json.loads(lab.run(h2, [VIPD, "status", "--json", "--socket", p2.socket]).stdout)[
