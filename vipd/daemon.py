@@ -196,14 +196,18 @@ class Daemon:
         rt.vrrp_ifname = v.name       # its VRRP socket: see vipd/net/vmac.py
 
     def _sync_groups(self) -> None:
-        """Keep the runners of unchanged sync groups (their state and hook queue), make new ones
-        for new or changed groups."""
+        """Keep the runners of groups whose members did not change (their state and history;
+        a changed hook is taken over), make new ones for new or re-membered groups."""
         old = self.groups
-        self.groups = {g.name: old[g.name] if g.name in old and old[g.name].cfg == g
-                       else GroupRunner(g, self.config.global_.script_user)
-                       for g in self.config.sync_groups}
-        for runner in self.groups.values():       # group hook runs reach metrics and events too
-            runner.hooks.on_result = self.observer.hook
+        self.groups = {}
+        for g in self.config.sync_groups:
+            runner = old.get(g.name)
+            if runner is not None and runner.cfg.instances == g.instances:
+                runner.cfg = g
+            else:
+                runner = GroupRunner(g, self.config.global_.script_user)
+            runner.hooks.on_result = self.observer.hook   # group hook runs reach metrics, events
+            self.groups[g.name] = runner
 
     def _group_step(self, rt: Runtime) -> None:
         group = self.config.sync_group_of(rt.name)
