@@ -11,6 +11,7 @@ a segment where other routers use the VRID.
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Callable
 
 from vipd.core import packet
@@ -34,21 +35,12 @@ class Heartbeats:
 
     def add(self, rt: Runtime) -> None:
         """Open (or share) the sockets of rt's paths. A path whose interface cannot be used is
-        logged and stays silent: the instance still runs on its other paths."""
-        family = rt.cfg.family
-        for i, path in enumerate(rt.cfg.heartbeat, 1):
-            key = (path.interface, family)
-            if key not in self._socks:
-                try:
-                    sock = VrrpSocket(path.interface, family)
-                except OSError as e:
-                    log.error("[%s] heartbeat path %s unusable: %s", rt.name, path.interface, e)
-                    continue
-                self._socks[key], self._demux[key] = sock, {}
-                self.loop.add_reader(sock.fileno(), self._on_readable, sock, self._demux[key],
-                                     family)
-            self._demux[key][rt.cfg.vrid] = (rt, i)
+        logged and stays silent (the instance runs on its other paths) until its link comes up."""
         self._adverts[rt.name] = {}
+        for i, path in enumerate(rt.cfg.heartbeat, 1):
+            key = (path.interface, rt.cfg.family)
+            self._demux.setdefault(key, {})[rt.cfg.vrid] = (rt, i)
+            self._open(key)
 
     def remove(self, rt: Runtime) -> None:
         self._adverts.pop(rt.name, None)
@@ -59,10 +51,51 @@ class Heartbeats:
                 continue
             del by_vrid[rt.cfg.vrid]
             if not by_vrid:
-                sock = self._socks.pop(key)
                 del self._demux[key]
-                self.loop.remove_reader(sock.fileno())
-                sock.close()
+                self._close(key)
+
+    def link_changed(self, ifname: str, up: bool) -> None:
+        """A link came up: open the paths' sockets that could not be opened, and reopen those
+        bound to an earlier interface of that name (deleted and re-created: a new ifindex, and
+        the old socket would hear nothing), so a path comes back without a restart."""
+        if not up:
+            return
+        for key in [k for k in self._demux if k[0] == ifname]:
+            sock = self._socks.get(key)
+            if sock is not None:
+                try:
+                    if socket.if_nametoindex(ifname) == sock.ifindex:
+                        continue
+                except OSError:
+                    continue
+                log.info("heartbeat path %s re-created: socket reopened", ifname)
+                self._close(key)
+            self._open(key)
+
+    def _open(self, key: tuple[str, int]) -> None:
+        if key in self._socks:
+            return
+        try:
+            sock = VrrpSocket(*key)
+        except OSError as e:
+            names = ", ".join(rt.name for rt, _ in self._demux[key].values())
+            log.error("[%s] heartbeat path %s unusable: %s", names, key[0], e)
+            return
+        self._socks[key] = sock
+        self.loop.add_reader(sock.fileno(), self._on_readable, sock, self._demux[key], key[1])
+        self._forget_encoded()
+
+    def _close(self, key: tuple[str, int]) -> None:
+        sock = self._socks.pop(key, None)
+        if sock is not None:
+            self.loop.remove_reader(sock.fileno())
+            sock.close()
+            self._forget_encoded()
+
+    def _forget_encoded(self) -> None:
+        """The encoded adverts name their sockets: rebuilt on the next send."""
+        for by_prio in self._adverts.values():
+            by_prio.clear()
 
     # ---- send ----------------------------------------------------------------------------
 

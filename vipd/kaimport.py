@@ -228,7 +228,7 @@ class Importer:
             else:
                 self.r.dropped(n, "no vipd equivalent")
         if "path" in spec:
-            self.files[name] = spec
+            self.files[name] = {"path": spec.pop("path"), **spec}
             self.r.mapped(t, "track_files entries of the instances that track it",
                           f"{t.keyword} {name}")
         else:
@@ -247,6 +247,7 @@ class Importer:
         name = kaitems.name(g.args[0]) if g.args else "_"
         members: list[str] = []
         notify: dict = {}
+        generic: list[str] = []
         for n in g.child_lines():
             k = n.keyword
             if k == "group":
@@ -263,9 +264,7 @@ class Importer:
                 notify[k[len("notify_"):]] = argv
                 self.r.mapped(n, f"sync_group.notify.{k[7:]}" + "".join(f" ({x})" for x in notes))
             elif k == "notify":
-                argv, notes = kaitems.generic_notify(n.args, group=True)
-                for st in ("master", "backup", "fault", "stop"):
-                    notify.setdefault(st, argv)
+                generic, _ = kaitems.generic_notify(n.args, group=True)
                 self.r.mapped(n, "sync_group.notify.* through keepalived-notify "
                                  '(the script gets "GROUP" NAME STATE PRIORITY)')
             elif k == "smtp_alert":
@@ -275,6 +274,10 @@ class Importer:
                                   "2 rejects it", f"group member {k}")
             else:
                 self.r.dropped(n, "no vipd equivalent")
+        if generic:
+            for st in ("master", "backup", "fault", "stop"):   # both run, as in keepalived
+                notify[st] = kaitems.both_notify(notify[st], generic) if st in notify \
+                    else generic
         if not members:
             self.r.dropped(g, "no member instance", f"vrrp_sync_group {name}")
             return

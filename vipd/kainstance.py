@@ -137,10 +137,11 @@ class InstanceMapper:
         if generic is not None:
             n, (argv, notes) = generic
             for st in ("master", "backup", "fault", "stop"):
-                if st in notify:
-                    notes = notes + [f"notify_{st} is set too: vipd runs only notify_{st} "
-                                     f"on {st.upper()}"]
-                notify.setdefault(st, argv)
+                if st in notify:      # keepalived runs both, the specific one first
+                    notes = notes + [f"after notify_{st} on {st.upper()}, as keepalived does"]
+                    notify[st] = kaitems.both_notify(notify[st], argv)
+                else:
+                    notify[st] = argv
             self.note(n, 'notify.* through keepalived-notify (the script gets "INSTANCE" '
                          "NAME STATE PRIORITY)", notes)
         if notify:

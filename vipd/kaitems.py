@@ -49,6 +49,15 @@ def generic_notify(node_args: list[str], group: bool) -> tuple[list[str], list[s
     return [NOTIFY_WRAPPER, *(["--group"] if group else []), "--", *argv], notes
 
 
+def both_notify(specific: list[str], wrapped: list[str]) -> list[str]:
+    """keepalived's notify_STATE and notify for the same state: one hook that runs both."""
+    assert wrapped[0] == NOTIFY_WRAPPER
+    rest = wrapped[1:]
+    group = rest[:1] == ["--group"]
+    return [NOTIFY_WRAPPER, *(["--group"] if group else []), "--first", str(len(specific)),
+            *specific, *rest[1 if group else 0:]]
+
+
 def address(text: str, family: int | None) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface:
     """keepalived's address: a missing prefix length means a host address (/32, /128)."""
     iface = ipaddress.ip_interface(text)

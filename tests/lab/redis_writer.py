@@ -1,7 +1,7 @@
 """Client-side tools for the Redis lab tests, run in a lab namespace with the venv's Python.
 
     redis_writer.py write HOST PORT    SET w:N = N for N = 1, 2, ... then WAIT 1 (100 ms), forever;
-                                       one line per write: "TIME N SET WAIT" (see below)
+                                       one line per write: "TIME N SET WAIT SERVER" (see below)
     redis_writer.py check HOST PORT    reads numbers N on stdin; prints JSON {"checked", "missing"}:
                                        the N whose key w:N is absent or holds another value
     redis_writer.py watch PORT         polls the local Redis every 20 ms; prints a line
@@ -11,8 +11,10 @@ write: TIME is time.monotonic() when the SET's answer (or error) came back: the 
 every namespace, so the test compares it with its own. SET is "ok" or the error's kind (KINDS):
 READONLY, NOREPLICAS, LOADING, ... or ConnectionError, TimeoutError. WAIT is how many replicas
 acknowledged the write, "-" when it was not asked (the SET failed), or an error kind. A write
-is "acked" when WAIT >= 1: the replica had it. After any connection error the next command opens
-a new connection; nothing is retried, so each line is one attempt and an error is never hidden.
+is "acked" when WAIT >= 1: the replica had it. SERVER is the first 12 characters of the run_id of
+the Redis that answered (asked once per connection: behind a VIP a new connection may reach
+another server), "-" when none answered. After any connection error the next command opens a new
+connection; nothing is retried, so each line is one attempt and an error is never hidden.
 """
 import json
 import sys
@@ -55,21 +57,25 @@ def kind(e: Exception) -> str:
 
 
 def write(host: str, port: int) -> None:
-    r, n = client(host, port), 0
+    r, n, server = client(host, port), 0, None
     while True:
         n += 1
         try:
+            # A new connection may reach another server behind the same address: ask which.
+            server = server or r.info("server")["run_id"][:12]
             r.set(f"w:{n}", str(n))
             result = "ok"
         except redis.RedisError as e:
             result = kind(e)
+            if isinstance(e, (redis.ConnectionError, redis.TimeoutError)):
+                server = None
         t, acks = time.monotonic(), "-"
         if result == "ok":
             try:
                 acks = str(r.execute_command("WAIT", 1, WAIT_MS))
             except redis.RedisError as e:
                 acks = kind(e)
-        print(f"{t:.4f} {n} {result} {acks}", flush=True)
+        print(f"{t:.4f} {n} {result} {acks} {server or '-'}", flush=True)
         time.sleep(PACE)
 
 

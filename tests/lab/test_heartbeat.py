@@ -6,6 +6,7 @@ VIP's is): `heartbeat` sends h1's adverts over both.
 A split brain then needs both paths to fail; one broken path is shown as degraded.
 """
 import re
+import subprocess
 import sys
 import time
 
@@ -72,6 +73,18 @@ def degraded_lines(proc, ifname: str) -> list[str]:
             if re.search(rf"heartbeat path {ifname} degraded", line)]
 
 
+def recreate_eth1(lab, host) -> None:
+    ip = ["ip", "-n", lab.bridge_ns]
+    for argv in (["ip", "-n", host.ns, "link", "del", "eth1"],     # takes the bridge side too
+                 # the MAC it had (Lab.add_segment's): the peer's ARP entry stays right
+                 ip + ["link", "add", f"{host.name}b", "type", "veth", "peer", "name", "eth1",
+                       "address", f"02:76:6c:01:00:{host.id:02x}", "netns", host.ns],
+                 ip + ["link", "set", f"{host.name}b", "master", "br1", "up"],
+                 ["ip", "-n", host.ns, "addr", "add", f"{heartbeat_ip(host)}/24", "dev", "eth1"],
+                 ["ip", "-n", host.ns, "link", "set", "eth1", "up"]):
+        subprocess.run(argv, check=True, capture_output=True, timeout=10)
+
+
 def since(proc_status: dict, state: str) -> float:
     assert proc_status["state"] == state, proc_status
     return proc_status["since"]
@@ -129,8 +142,9 @@ def test_master_client_link_cut_backup_takes_over_at_skew_time(lab_factory):
 
 def test_heartbeat_cut_alone_nothing_moves_then_both_down_timer(lab_factory):
     """The heartbeat link alone cut: nothing moves, h2 shows eth1 degraded and without carrier.
-    Then h1's client-side link too: no path carries its priority-0 advert, so h2 takes over when
-    its down timer expires (Master_Down_Interval after h1's last advert)."""
+    h2's eth1 re-created: the path delivers again. Then h1's heartbeat and client-side links cut:
+    no path carries its priority-0 advert, so h2 takes over when its down timer expires
+    (Master_Down_Interval after h1's last advert)."""
     lab, p1, p2 = start(lab_factory, nginx=False)
     lab.set_port("h2b", False)
     assert lab.wait_for(lambda: instance_status(lab, p2)["paths_down"] == ["eth1"], timeout=5)
@@ -143,13 +157,24 @@ def test_heartbeat_cut_alone_nothing_moves_then_both_down_timer(lab_factory):
     assert path(st2, "eth0")["state"] == "ok"
     assert len(degraded_lines(p2, "eth1")) == 1, p2.output()[-2000:]
 
+    # h2's eth1 deleted and made anew (a new ifindex): vipd reopens its socket when the new link
+    # comes up, and the path delivers again without a restart
+    recreate_eth1(lab, lab.host("h2"))
+    assert lab.wait_for(lambda: instance_status(lab, p2)["paths_down"] == [], timeout=5), \
+        instance_status(lab, p2)["paths"]
+    assert "heartbeat path eth1 re-created: socket reopened" in p2.output()
+
+    lab.set_port("h1b", False)
+    t_cut = time.time()     # status times are wall clock
     lab.cut("h1")
     assert wait_state(lab, p2, "MASTER", timeout=5)
-    took = since(instance_status(lab, p2), "MASTER") - since(instance_status(lab, p1), "FAULT")
-    print(f"\nboth paths cut: h2 master {took * 1000:.1f} ms after h1 FAULT;"
+    took = since(instance_status(lab, p2), "MASTER") - t_cut
+    print(f"\nboth paths cut: h2 master {took * 1000:.1f} ms after the cut;"
           f" Master_Down_Interval {mdi(100) * 1000:.1f} ms (h1's last advert up to"
           f" {INTERVAL * 1000:.0f} ms before the cut)")
-    assert mdi(100) - INTERVAL - 0.05 < took < mdi(100) + 1.0, took
+    # h2's down timer runs from h1's last advert, at most an interval before the cut (0.1 s of
+    # slack for a late advert on a loaded machine): far beyond Skew_Time's 0.12 s
+    assert mdi(100) - INTERVAL - 0.1 < took < mdi(100) + 1.0, took
     assert instance_status(lab, p2)["counters"].get("priority0_received", 0) == 0
 
 

@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from conftest import VIP4, instance_status, vipd_cli, wait_holder, wait_state
+import redispair
+from conftest import VIP4, example_config, instance_status, vipd_cli, wait_holder, wait_state
 from redispair import (H1, H2, NAME, OVERFLOW_BACKLOG, PORT, REDIS_ARGS, WRITER, Writer, cli,
                        fast_status, in_step, linked_replica_of, rinfo, start_pair)
 
@@ -31,6 +32,24 @@ def cut_master_and_wait_for_h2(lab, p2, writer) -> float:
         writer.records()[-5:]
     assert rinfo(lab, "h2")["role"] == "master"
     return t_cut
+
+
+def overflow_backlog(lab, primary: str, behind: str) -> None:
+    """Writes more than primary's replication backlog holds, then waits until the backlog no
+    longer reaches back to where `behind`'s Redis stopped: `behind` can only full-sync. (Redis 7
+    trims its backlog a few blocks at a time, so right after the write a partial resync could
+    still succeed.)"""
+    stopped = int(rinfo(lab, behind)["master_repl_offset"])
+    # vipd is MASTER before its MASTER hook has promoted the Redis: wait for the promotion.
+    assert lab.wait_for(lambda: rinfo(lab, primary)["role"] == "master", timeout=10)
+    wrote = cli(lab, primary, *OVERFLOW_BACKLOG)
+    def past():
+        i = rinfo(lab, primary)
+        return int(i["repl_backlog_first_byte_offset"]) > stopped + 1
+    if not lab.wait_for(past, timeout=10, interval=0.1):
+        i, b = rinfo(lab, primary), rinfo(lab, behind)
+        raise AssertionError({k: v for k, v in {**b, **i}.items() if "repl" in k or "offset" in k}
+                             | {"stopped": stopped, "wrote": wrote})
 
 
 def throttle_redis_to(lab, host, rate: str) -> None:
@@ -101,7 +120,7 @@ def test_gated_failback_waits_until_h1_redis_has_synced(lab):
     # full sync), and a slow link: its sync takes seconds, without loading the shared CPUs.
     for i in range(2):    # in slices: a long DEBUG POPULATE would block h2's Redis
         assert cli(lab, "h2", "DEBUG", "POPULATE", "100000", f"big{i}", "100") == "OK"
-    cli(lab, "h2", *OVERFLOW_BACKLOG)
+    overflow_backlog(lab, "h2", "h1")
     throttle_redis_to(lab, lab.host("h1"), "16mbit")
     full_syncs = int(rinfo(lab, "h2")["sync_full"])
     watcher = lab.spawn("h1", [sys.executable, WRITER, "watch", PORT], name="redis-watch")
@@ -168,15 +187,24 @@ def test_gated_failback_waits_until_h1_redis_has_synced(lab):
     assert t_master - synced < 6.0    # gate: rise 2 x interval 1 s, generously
 
 
-def test_failback_command_refused_while_gate_fails_unless_forced(lab):
+def test_failback_command_refused_while_gate_fails_unless_forced(lab, monkeypatch):
     """Issue 4, semi-auto: `vipd failback` while h1's Redis cannot have synced exits 1 with the
-    gate's output; --force takes the role anyway (the hook promotes h1's Redis)."""
+    gate's output; --force takes the role anyway (the hook promotes h1's Redis).
+
+    Without data_source: with it, --force skips the gates but not the data rule (h2's Redis is
+    the successor of h1's unsynced one, so h1 yields again; docs/data-safety.md)."""
+    monkeypatch.setattr(redispair, "example_config", lambda *a, **kw: "\n".join(
+        line for line in example_config(*a, **kw).splitlines()
+        if not line.startswith("data_source")))
     p1, p2 = start_pair(lab, failback="semi-auto")
+    # Data on both: the MASTER hook never promotes an empty Redis over a peer that holds data.
+    assert cli(lab, "h1", "SET", "before-the-cut", "1") == "OK"
+    assert lab.wait_for(lambda: cli(lab, "h2", "DBSIZE") == "1", timeout=5)
     lab.cut("h1")
     assert wait_state(lab, p2, "MASTER", NAME, timeout=10)
     # Hold h1's resync: h2 waits a minute before sending a full sync, and h1 needs one.
     cli(lab, "h2", "CONFIG", "SET", "repl-diskless-sync-delay", "60")
-    cli(lab, "h2", *OVERFLOW_BACKLOG)
+    overflow_backlog(lab, "h2", "h1")
     lab.heal("h1")
 
     def waiting():    # the gate's output names h2 once h1's Redis is h2's (unsynced) replica
@@ -202,14 +230,25 @@ def test_failback_command_refused_while_gate_fails_unless_forced(lab):
     assert lab.wait_for(lambda: linked_replica_of(lab, "h2", H1), timeout=15), rinfo(lab, "h2")
 
 
-def test_writer_counts_readonly_and_noreplicas(lab):
-    """The writer's error kinds can fail the suites' assertions: writes to a replica are counted
-    as READONLY (redis-py strips that code from the message, so it is read from the exception's
-    class), and writes to a primary whose min-replicas guard is not met as NOREPLICAS."""
+def test_writer_counts_readonly_and_noreplicas_and_sees_loss(lab):
+    """The writer's records can fail the suites' assertions: acked writes that a wipe removed
+    are reported missing; writes to a replica are counted as READONLY (redis-py strips that code
+    from the message, so it is read from the exception's class), and writes to a primary whose
+    min-replicas guard is not met as NOREPLICAS."""
     for h in lab.hosts:
         lab.start_redis(h, PORT, extra=REDIS_ARGS)
     cli(lab, "h2", "REPLICAOF", H1, str(PORT))
     assert lab.wait_for(lambda: linked_replica_of(lab, "h2", H1), timeout=10), rinfo(lab, "h2")
+    to_primary = Writer(lab, target=H1)
+    assert lab.wait_for(lambda: len(to_primary.acked()) >= 50, timeout=10), \
+        to_primary.records()[-5:]
+    to_primary.proc.stop()
+    acked = to_primary.acked()
+    assert to_primary.missing(acked, target=H2) == [] and to_primary.errors() == {}
+    cli(lab, "h1", "FLUSHALL")    # what a full sync from an empty primary does to a replica
+    assert lab.wait_for(lambda: cli(lab, "h2", "DBSIZE") == "0", timeout=5)
+    assert to_primary.missing(acked, target=H2) == acked
+
     to_replica = Writer(lab, target=H2)
     assert lab.wait_for(lambda: to_replica.errors().get("READONLY", 0) >= 5, timeout=10), \
         to_replica.records()[-5:]

@@ -17,7 +17,8 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 # ../shared from the checkout (a worktree sits one level deeper); VIPD_KA_SAMPLES overrides
 SAMPLES = next((p for p in [pathlib.Path(os.environ.get("VIPD_KA_SAMPLES", "/nonexistent")),
                             REPO.parent / "shared" / "keepalived-samples",
-                            REPO.parent.parent / "shared" / "keepalived-samples"]
+                            REPO.parent.parent / "shared" / "keepalived-samples",
+                            pathlib.Path("/work/shared/keepalived-samples")]
                 if p.is_dir()), REPO.parent / "shared" / "keepalived-samples")
 
 # sample -> (instances, checks, sync groups, report entries, [(line, keyword) not carried over])
@@ -338,6 +339,7 @@ vrrp_sync_group g {
     c
   }
   notify /etc/keepalived/n.sh
+  notify_backup "/bin/echo b"
 }
 """)
     a, b = r.doc["instance"]
@@ -354,6 +356,8 @@ vrrp_sync_group g {
     assert g["instances"] == ["a", "b"]
     assert g["notify"]["master"] == ["/etc/vipd/hooks/keepalived-notify", "--group", "--",
                                      "/etc/keepalived/n.sh"]
+    assert g["notify"]["backup"] == ["/etc/vipd/hooks/keepalived-notify", "--group", "--first",
+                                     "2", "/bin/echo", "b", "--", "/etc/keepalived/n.sh"]
     assert [e.keyword for e in r.entries if not e.mapped] == ["group member c"]
     cfg = config.load(str(write(tmp_path, "out.toml", text)))
     assert cfg.sync_groups[0].instances == ("a", "b")
@@ -381,6 +385,19 @@ def test_notify_wrapper_passes_keepalived_arguments(tmp_path):
     out = subprocess.run([hook, "--group", "--", "/bin/echo"], env=env, capture_output=True,
                          text=True, check=True).stdout
     assert out == "GROUP edge MASTER 150\n"
+    # notify_master and notify both set: the specific one first, without extra arguments
+    text = INSTANCE % ("BACKUP", 'notify_master "/bin/echo specific one"\n'
+                                 "notify /bin/echo generic")
+    _, r, _ = convert_text(tmp_path, text)
+    master = r.doc["instance"][0]["notify"]["master"]
+    backup = r.doc["instance"][0]["notify"]["backup"]
+    assert master[0] == backup[0] == "/etc/vipd/hooks/keepalived-notify"
+    out = subprocess.run([hook, *master[1:]], env=env, capture_output=True, text=True,
+                         check=True).stdout
+    assert out == "specific one\ngeneric INSTANCE web MASTER 150\n"
+    out = subprocess.run([hook, *backup[1:]], env={**env, "VIPD_STATE": "BACKUP"},
+                         capture_output=True, text=True, check=True).stdout
+    assert out == "generic INSTANCE web BACKUP 150\n"
 
 
 def test_cli_writes_config_and_report(tmp_path):

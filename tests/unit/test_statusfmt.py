@@ -1,4 +1,6 @@
 """`vipd status` for people: one row per instance, each value under its heading."""
+import time
+
 from vipd.statusfmt import table
 
 HEAD = ("INSTANCE", "STATE", "PRIO/EFF", "MASTER", "VIPS", "FAILBACK", "CHECKS")
@@ -78,6 +80,30 @@ def test_no_instances_still_prints_the_heading():
     assert lines == ["router lb1", "  ".join(HEAD)]
 
 
+def test_why_lines_show_yield_refusal_data_verdict_and_hook_output():
+    t = 1_700_000_000.0
+    st = {"router_id": "lb1", "instances": [
+        instance(state="BACKUP", last_yield={"time": t, "reason": "yield: peer's Redis is the"
+                                                                  " successor (promoted at 1235)"},
+                 refused_promotion={"time": t, "reason": "local Redis is empty"},
+                 data={"peer": "198.51.100.2", "verdict": "peer-newer", "reason": "promoted",
+                       "time": t},
+                 hook={"state": "BACKUP", "exit": 0, "output": "replica of 198.51.100.2",
+                       "time": t, "duration": 0.02}),
+        instance(name="api", hook={"state": "MASTER", "exit": None, "output": "", "time": t,
+                                   "duration": 10.0})]}
+    assert rows(st)["web"]["STATE"] == "BACKUP"          # the table itself is unchanged
+    text = table(st)
+    hhmmss = time.strftime("%H:%M:%S", time.localtime(t))
+    assert f"web: yielded at {hhmmss}: yield: peer's Redis is the successor (promoted at 1235)" \
+        in text.splitlines()
+    assert f"web: promotion refused at {hhmmss}: local Redis is empty" in text
+    assert f"web: data vs 198.51.100.2 at {hhmmss}: peer-newer (promoted)" in text
+    assert f"web: hook BACKUP at {hhmmss}: exit 0: replica of 198.51.100.2" in text
+    assert f"api: hook MASTER at {hhmmss}: timed out" in text.splitlines()
+    assert "yielded" not in table({"router_id": "lb1", "instances": [instance()]})
+
+
 def test_heartbeat_paths_get_a_line_naming_the_degraded_one():
     paths = [{"interface": "eth0", "state": "degraded", "received": 9, "last_heard_age": 4.2,
               "link": True},
@@ -93,3 +119,23 @@ def test_heartbeat_paths_get_a_line_naming_the_degraded_one():
     st = {"router_id": "lb1", "instances": [instance(paths=quiet, paths_down=["eth0"])]}
     assert table(st).splitlines()[-1] == ("paths of web: eth0 silent (never heard, no carrier);"
                                           " DOWN: eth0")
+
+
+def test_table_shows_sync_groups_vmac_routes_and_rules():
+    from vipd.statusfmt import table
+    inst = {"name": "outside", "state": "MASTER", "priority": 150, "effective_priority": 150,
+            "master_ip": "198.51.100.1", "vips": ["198.51.100.100/24"], "failback": "auto",
+            "interface": "eth0", "vips_on": True, "vmac": "vrrp.51",
+            "held": [{"address": "198.51.100.100/24", "dev": "vrrp.51", "excluded": False},
+                     {"address": "2001:db8::10/64", "dev": "vrrp.51", "excluded": True}],
+            "routes": ["203.0.113.0/24 via 198.51.100.254 table 100"],
+            "rules": ["from 203.0.113.10/32 table 100"]}
+    text = table({"router_id": "lb1", "instances": [inst], "sync_groups": [
+        {"name": "edge", "state": "FAULT", "instances": ["outside", "inside"], "yielding": True}]})
+    assert ("held by outside: VMAC vrrp.51; 198.51.100.100/24 on vrrp.51; 2001:db8::10/64 on "
+            "vrrp.51 (excluded); route 203.0.113.0/24 via 198.51.100.254 table 100; "
+            "rule from 203.0.113.10/32 table 100") in text
+    assert "sync group edge: FAULT (outside, inside), yielding: a member is in FAULT" in text
+    plain = dict(inst, vmac=None, routes=[], rules=[],
+                 held=[{"address": "198.51.100.100/24", "dev": "eth0", "excluded": False}])
+    assert "held by" not in table({"router_id": "lb1", "instances": [plain]})
