@@ -11,6 +11,7 @@ GET of the VIP every 5 ms (50 ms timeout; the body names the host that answered)
   clean-stop       SIGTERM to h1
   service-failure  nginx stopped on h1; both daemons run checks/nginx (1 s, fall 2, weight 0)
   scale            N instances at 0.1 s, odd VRIDs master on h1 and even ones on h2
+  vmac-failure     host-failure at 0.1 s with use_vmac on both daemons (issue 11)
 
     .venv/bin/python netns-lab/bench.py [--quick] [--json out.json] [--scenarios ...] [--trials N]
 """
@@ -42,7 +43,7 @@ from lab import REPO, Capture, Lab, Proc
 
 log = logging.getLogger("vipd.bench")
 
-SCENARIOS = ("host-failure", "clean-stop", "service-failure", "scale")
+SCENARIOS = ("host-failure", "clean-stop", "service-failure", "scale", "vmac-failure")
 DAEMONS = ("vipd", "keepalived")
 VIP, VRID = "198.51.100.100", 51
 SCALE_NET = "203.0.113."
@@ -156,6 +157,7 @@ class Inst:
     priority: int
     interval: float
     vip: str            # with its prefix length
+    vmac: bool = False  # use_vmac
 
 
 def vipd_conf(host: str, insts: list[Inst], check: bool) -> str:
@@ -167,7 +169,8 @@ def vipd_conf(host: str, insts: list[Inst], check: bool) -> str:
     for i in insts:
         out += ["[[instance]]", f'name = "vr{i.vrid}"', 'interface = "eth0"', f"vrid = {i.vrid}",
                 f"priority = {i.priority}", "version = 3", f"advert_interval = {i.interval}",
-                f'vips = ["{i.vip}"]', 'track_checks = ["nginx"]' if check else "", ""]
+                f'vips = ["{i.vip}"]', 'track_checks = ["nginx"]' if check else "",
+                "use_vmac = true" if i.vmac else "", ""]
     return "\n".join(out)
 
 
@@ -183,6 +186,7 @@ def keepalived_conf(insts: list[Inst], check: bool) -> str:
         out += [f"vrrp_instance vr{i.vrid} {{", "    state BACKUP", "    interface eth0",
                 f"    virtual_router_id {i.vrid}", f"    priority {i.priority}",
                 f"    advert_int {i.interval}", f"    virtual_ipaddress {{ {i.vip} }}",
+                "    use_vmac" if i.vmac else "",
                 "    track_script { nginx }" if check else "", "}"]
     return "\n".join(out) + "\n"
 
@@ -233,9 +237,14 @@ def held(lab: Lab, host: str, prefix: str) -> set[str]:
     return {a.split("/")[0] for a in lab.addrs(host) if a.startswith(prefix)}
 
 
+def holders(lab: Lab) -> list[str]:
+    """Hosts holding the VIP on eth0 or on the VMAC interface (vmac-failure)."""
+    return sorted(set(lab.holder(VIP)) | set(lab.holder_on(VIP, f"vrrp.{VRID}")))
+
+
 def wait_holder(lab: Lab, host: str, timeout: float) -> None:
-    if not lab.wait_for(lambda: lab.holder(VIP) == [host], timeout=timeout):
-        raise BenchError(f"{VIP} is on {lab.holder(VIP)}, not only on {host}, after {timeout:.1f}s"
+    if not lab.wait_for(lambda: holders(lab) == [host], timeout=timeout):
+        raise BenchError(f"{VIP} is on {holders(lab)}, not only on {host}, after {timeout:.1f}s"
                          f"\n{lab.logs(1500)}")
 
 
@@ -271,16 +280,16 @@ class Prober:
 
 # --- failover trials ------------------------------------------------------------------------
 
-def pair(interval: float) -> dict[str, list[Inst]]:
-    return {h: [Inst(VRID, p, interval, f"{VIP}/24")] for h, p in PRIORITY.items()}
+def pair(interval: float, vmac: bool = False) -> dict[str, list[Inst]]:
+    return {h: [Inst(VRID, p, interval, f"{VIP}/24", vmac)] for h, p in PRIORITY.items()}
 
 
 def trials(lab: Lab, kind: str, interval: float, n: int, fault, recover,
-           check: bool = False) -> list[dict]:
+           check: bool = False, vmac: bool = False) -> list[dict]:
     """h1 master, h2 backup; per trial: the client answered by h1, fault(procs), wait until h2
     answers the client, recover(procs), h1 holds the VIP again. Figures per trial."""
     records, timeout = [], master_down_interval(BACKUP_PRIORITY, interval) + 3 * CHECK_INTERVAL + 5
-    with running(lab, kind, pair(interval), check) as procs:
+    with running(lab, kind, pair(interval, vmac), check) as procs:
         wait_holder(lab, "h1", timeout=2 * timeout)
         time.sleep(3 * interval + 0.2)      # h2 has learned h1's interval and is quiet
         cap = capture(lab)
@@ -366,6 +375,12 @@ def host_failure(lab: Lab, kind: str, interval: float, s: Settings) -> list[dict
     for t in out:
         t["excess"] = None if t["detection"] is None else t["detection"] - mdi
     return out
+
+
+def vmac_failure(lab: Lab, kind: str, interval: float, s: Settings) -> list[dict]:
+    """host-failure with the VIP on a VMAC: the client's ARP entry stays, the switch moves."""
+    return trials(lab, kind, interval, s.trials, lambda procs: lab.cut("h1", s.cut == "silent"),
+                  lambda procs: lab.heal("h1"), vmac=True)
 
 
 def clean_stop(lab: Lab, kind: str, interval: float, s: Settings) -> list[dict]:
@@ -468,6 +483,8 @@ def run(s: Settings, lab: Lab) -> dict:
             results[scen] = scale(lab, s)
         elif scen == "service-failure":
             results[scen] = per_interval(lab, s, service_failure, [s.service_interval])
+        elif scen == "vmac-failure":
+            results[scen] = per_interval(lab, s, vmac_failure, [0.1])
         else:
             fn = {"host-failure": host_failure, "clean-stop": clean_stop}[scen]
             results[scen] = per_interval(lab, s, fn, s.intervals)

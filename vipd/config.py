@@ -25,6 +25,7 @@ from vipd.confparity import (  # noqa: F401  (re-exported: the parity keys' type
 )
 from vipd.confparse import (  # noqa: F401  (the parsers live there)
     _BAD, _Bad, _REQUIRED, _Table, _abs_path, _argv, _array, _choice, _first_family, _ifname, _in_family, _integer, _name, _plain_address, _seconds, _string, _vip, _key, _show, _did_you_mean,
+    _boolean, _held_vip, _parity_keys,
 )
 
 from vipd.core.paths import HeartbeatPath
@@ -267,12 +268,6 @@ def _heartbeat_path(family: int | None) -> Callable[[Any], HeartbeatPath]:
     return parse
 
 
-def _boolean(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise _Bad(f"must be true or false, got {_show(value)}")
-    return value
-
-
 def _check_ref(defined: list[str] | None) -> Callable[[Any], str]:
     def parse(value: Any) -> str:
         name = _string(value)
@@ -289,12 +284,6 @@ def _notify(raw: Any) -> NotifyConfig:
         t.get(hook, _argv)
     t.get("timeout", _seconds(0, lo_open=True))
     return t.build()
-
-
-def _boolean(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise _Bad(f"must be true or false, got {_show(value)}")
-    return value
 
 
 def _host_port(default_port: int | None) -> Callable[[Any], str]:
@@ -516,6 +505,8 @@ def _instance(raw: Any, check_names: list[str] | None) -> _Table:
             t.problem("auth_pass", "only valid with version = 2 (VRRPv3 has no authentication)")
         elif len(auth.encode()) > 8:
             t.problem("auth_pass", f"must be 1..8 bytes, got {len(auth.encode())} bytes")
+    if t.values.get("use_vmac") is True and family == 6:
+        t.problem("use_vmac", "is implemented for IPv4 instances only (no IPv6 VMAC yet)")
     if checksum == "vrrp-only" and family == 6:
         t.problem("checksum", '"vrrp-only" applies to VRRPv3 over IPv4; '
                               "IPv6 always uses the pseudo-header")
@@ -574,116 +565,7 @@ def _instances(raw: Any, check_names: list[str] | None) -> tuple[InstanceConfig,
     return tuple(built)
 
 
-# ---- parity keys (DESIGN.md "Parity keys"; keepalived.conf(5) semantics) -------------------
-
-_HELD_WHAT = "an address or an inline table {address = ..., dev = ..., label = ..., scope = ...}"
-
-
-def _held_vip(address: Callable[[Any], IPInterface], excluded: bool) -> Callable[[Any], HeldVip]:
-    """A vips / excluded_vips entry: an address, or a table placing it (keepalived's
-    virtual_ipaddress "dev", "label", "scope")."""
-    def parse(value: Any) -> HeldVip:
-        if isinstance(value, str):
-            return HeldVip(address(value), excluded=excluded)
-        t = _Table(value, HeldVip, _HELD_WHAT)
-        addr = t.get("address", address, _REQUIRED)
-        t.get("dev", _ifname)
-        label = t.get("label", _string)
-        t.get("scope", _choice(*SCOPES))
-        if label not in (None, _BAD):
-            if addr is not _BAD and addr.version == 6:
-                t.problem("label", "labels exist for IPv4 addresses only")
-            elif len(label.encode()) > 15:
-                t.problem("label", f"must be at most 15 bytes (IFNAMSIZ), got {_show(label)}")
-        return t.build(excluded=excluded)
-    return parse
-
-
-def _network(value: Any) -> str:
-    if value == "default":
-        return value
-    try:
-        if not isinstance(value, str):
-            raise ValueError
-        net = ipaddress.ip_network(value)
-    except ValueError:
-        raise _Bad(f'must be a network like "203.0.113.0/24" (no host bits) or "default", '
-                   f"got {_show(value)}") from None
-    return str(net)
-
-
-def _route(value: Any) -> VirtualRoute:
-    t = _Table(value, VirtualRoute, "an inline table {to = ..., via = ..., dev = ..., table = ...}")
-    to = t.get("to", _network, _REQUIRED)
-    via = t.get("via", _plain_address)
-    src = t.get("src", _plain_address)
-    t.get("dev", _ifname)
-    t.get("table", _integer(1, 0xFFFFFFFF))
-    t.get("metric", _integer(0, 0xFFFFFFFF))
-    t.get("scope", _choice(*SCOPES))
-    kind = t.get("type", _choice("unicast", "blackhole", "unreachable", "prohibit"))
-    if to not in (None, _BAD):
-        family = 6 if ":" in to else 4 if to != "default" else None
-        for key, addr in (("via", via), ("src", src)):
-            if addr not in (None, _BAD) and family and addr.version != family:
-                t.problem(key, f"is IPv{addr.version} but the route is to IPv{family} {to}")
-    if kind in (None, "unicast") and via is None and t.raw.get("dev") is None:
-        t.problem("to", "a unicast route needs via or dev (or a type like blackhole)")
-    for key, addr in (("via", via), ("src", src)):
-        if addr not in (None, _BAD):
-            t.values[key] = str(addr)
-    return t.build()
-
-
-def _rule_selector(value: Any) -> str:
-    if value == "all":
-        return value
-    return _network(value)
-
-
-def _rule(value: Any) -> VirtualRule:
-    t = _Table(value, VirtualRule, "an inline table {from = ..., to = ..., table = ...}")
-    t.get("table", _integer(1, 0xFFFFFFFF), _REQUIRED)
-    t.get("from", _rule_selector, "")        # "" = absent: VirtualRule calls it from_
-    t.get("to", _rule_selector)
-    t.get("priority", _integer(0, 0xFFFFFFFF))
-    t.get("iif", _ifname)
-    t.get("oif", _ifname)
-    t.get("fwmark", _integer(0, 0xFFFFFFFF))
-    t.values["from_"] = t.values.pop("from") or None
-    if t.values["from_"] is None and t.values["to"] is None and t.values["iif"] is None \
-            and t.values["oif"] is None and t.values["fwmark"] is None:
-        t.problem("table", "a rule needs a selector: from, to, iif, oif or fwmark")
-    return t.build()
-
-
-def _track_file(value: Any) -> TrackFile:
-    t = _Table(value, TrackFile, "an inline table {path = ..., weight = ..., reverse = ...}")
-    t.get("path", _abs_path, _REQUIRED)
-    t.get("weight", _integer(-254, 254))
-    t.get("reverse", _boolean)
-    return t.build()
-
-
-def _parity_keys(t: _Table, family: int | None, check_vips: Any) -> None:
-    """The parity keys of one [[instance]]; ``check_vips`` are the parsed vips entries."""
-    excluded = t.get("excluded_vips", _array(_held_vip(_vip, True), unique=lambda h: h.address.ip))
-    t.get("track_files", _array(_track_file, unique=lambda f: f.path))
-    t.get("garp_delay", _seconds(0, 3600))
-    use_vmac = t.get("use_vmac", _boolean)
-    if t.get("vmac_interface", _ifname) is not None and use_vmac is not True:
-        t.problem("vmac_interface", "only valid with use_vmac = true")
-    t.get("virtual_routes", _array(_route, unique=lambda r: (r.to, r.table, r.metric)))
-    t.get("virtual_rules", _array(_rule, unique=lambda r: r))
-    if check_vips is not _BAD and excluded is not _BAD:
-        ours = {h.address.ip for h in check_vips}
-        for i, h in enumerate(excluded):
-            if h.address.ip in ours:
-                t.problems.append((f"excluded_vips[{i}]", f"{h.address.ip} is also in vips"))
-        t.values["placed"] = tuple(h for h in tuple(check_vips) + tuple(excluded)
-                                   if (h.dev, h.label, h.scope) != (None, None, None))
-        t.values["vips"] = tuple(h.address for h in check_vips)
-        t.values["excluded_vips"] = tuple(h.address for h in excluded)
+# ---- sync groups (DESIGN.md "Parity keys") ---------------------------------------------------
 
 
 def _sync_group(raw: Any, instance_names: list[str]) -> SyncGroupConfig:

@@ -24,6 +24,7 @@ from vipd.core.events import (
 )
 from vipd.core.tracking import effective_priority, track_file_effect, tracked_applies
 from vipd import holdings
+from vipd.net import vmac
 from vipd.checks import CheckRunner
 from vipd.groups import GroupRunner
 from vipd.heartbeat import Heartbeats
@@ -140,12 +141,16 @@ class Daemon:
         """A crashed run may have left VIPs on interfaces: nobody is announcing them now."""
         for cfg in cfgs:
             holdings.remove(self.nl, cfg, leftovers=True)
+            if cfg.use_vmac and vmac.remove_leftover(cfg.vmac_name):
+                log.warning("[%s] removed leftover VMAC interface %s", cfg.name, cfg.vmac_name)
 
     def _add_instance(self, cfg: configmod.InstanceConfig) -> None:
         now = self.loop.time()
         rt = Runtime(cfg, self.ifaces.source_address(cfg) or "", now,
                      synced=self.config.sync_group_of(cfg.name) is not None)
         self.runtimes[cfg.name] = rt
+        if cfg.use_vmac:
+            self._add_vmac(rt)
         self.ifaces.attach(rt)
         self._hooks[cfg.name] = HookQueue(cfg.name, cfg.notify.timeout,
                                           self.config.global_.script_user)
@@ -172,6 +177,18 @@ class Daemon:
                 runner.on_result = self.observer.check
                 runner.start()
 
+    def _add_vmac(self, rt: Runtime) -> None:
+        """The VMAC interface: VIPs live on it, adverts and GARPs leave from it."""
+        v = vmac.Vmac(rt.cfg.vmac_name, rt.cfg.interface, rt.cfg.vrid)
+        try:
+            v.create()
+        except OSError as e:
+            v.remove()
+            log.error("[%s] cannot create VMAC interface %s: %s", rt.name, v.name, e)
+            return
+        rt.vmac = v
+        rt.vrrp_ifname = v.name       # its VRRP socket: see vipd/net/vmac.py
+
     def _sync_groups(self) -> None:
         """Keep the runners of unchanged sync groups (their state and hook queue), make new ones
         for new or changed groups."""
@@ -194,6 +211,8 @@ class Daemon:
         if rt.cfg.heartbeat:
             self.heartbeats.remove(rt)
         self.ifaces.detach(rt)
+        if rt.vmac is not None:
+            rt.vmac.remove()
 
     def reload(self) -> dict:
         """SIGHUP: validate first; a bad config changes nothing. Unchanged instances keep state."""
@@ -465,7 +484,7 @@ class Daemon:
             self._announce(rt, rt.cfg.garp_repeat)
 
     def _send(self, rt: Runtime, priority: int) -> None:
-        sock = self.ifaces.socket(rt.cfg.interface, rt.cfg.family)
+        sock = self.ifaces.socket(rt.vrrp_ifname, rt.cfg.family)
         if sock is None:
             return
         for payload, dst in rt.adverts(priority):

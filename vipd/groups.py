@@ -2,7 +2,8 @@
 commands to the members' cores, and runs the group's notify hook.
 
 The group hook runs once per group transition, after the member hooks of that transition have
-finished (it waits for their queues), so a group script sees its members already switched.
+finished (it waits for their queues), so a group script sees its members already switched. As
+for a member, a state the group has already left by then is skipped; the last one always runs.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import logging
 from collections.abc import Callable
 
 from vipd.config import SyncGroupConfig
-from vipd.core.events import Log
+from vipd.core.events import Log, State
 from vipd.core.syncgroup import GroupNotify, SyncGroup, command
 from vipd.hooks import HookQueue
 
@@ -66,6 +67,13 @@ class GroupRunner:
         async def after_members() -> None:
             for q in member_hooks:
                 await q.wait_idle(q.timeout + 1)
+            # Like a member's queue, an intermediate state is skipped: the members' hooks for it
+            # may have been superseded already, and the group's hook must not claim otherwise.
+            now = "STOP" if self.core.state is State.INIT else str(self.core.state)
+            if now != a.state:
+                log.info("[group %s] hook for %s skipped: the group is %s now", self.cfg.name,
+                         a.state, now)
+                return
             self.hooks.submit(a.state, tuple(argv), env)
         asyncio.get_running_loop().create_task(after_members())
 

@@ -208,7 +208,7 @@ class InterfaceRegistry:
     def attach(self, rt) -> None:
         """Makes rt's VRID reachable on its interface and family: opens the socket on first use
         (or once the interface exists)."""
-        iface = self.get(rt.cfg.interface)
+        iface = self.get(rt.vrrp_ifname)     # the instance's interface, or its VMAC
         family = rt.cfg.family
         by_vrid = iface.demux.setdefault(family, {})
         by_vrid[rt.cfg.vrid] = rt
@@ -221,7 +221,7 @@ class InterfaceRegistry:
 
     def detach(self, rt) -> None:
         """Forgets rt's VRID; closes the socket when no instance uses it any more."""
-        iface = self.get(rt.cfg.interface)
+        iface = self.get(rt.vrrp_ifname)     # the instance's interface, or its VMAC
         family = rt.cfg.family
         by_vrid = iface.demux.get(family)
         if by_vrid is None:

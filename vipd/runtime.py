@@ -43,6 +43,8 @@ class Runtime:
         self.rx_advert: packet.Advert | None = None
         self.deadline: float | None = None    # what the driver's heap holds for us
         self.vips_on = False
+        self.vmac = None                      # vipd.net.vmac.Vmac with use_vmac
+        self.vrrp_ifname = cfg.interface      # where its VRRP socket is (the VMAC if any)
 
     def set_local_addr(self, local_addr: str) -> None:
         """The source address changed: adverts (checksummed over it) are encoded again."""

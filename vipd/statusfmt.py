@@ -21,6 +21,12 @@ def table(st: dict) -> str:
     lines = [f"router {st['router_id']}"]
     lines += ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
     lines += [_paths(i) for i in st["instances"] if i.get("paths")]
+    lines += [_held(i) for i in st["instances"]
+              if i.get("vmac") or i.get("routes") or i.get("rules")
+              or any(h.get("excluded") or h["dev"] != i["interface"] for h in i.get("held", ()))]
+    lines += [f"sync group {g['name']}: {g['state']} ({', '.join(g['instances'])})"
+              + (", yielding: a member is in FAULT" if g.get("yielding") else "")
+              for g in st.get("sync_groups", ())]
     errs = st.get("rx_errors")
     if errs:
         lines.append("dropped before demux: " + ", ".join(f"{k}={v}" for k, v in errs.items()))
@@ -38,3 +44,15 @@ def _paths(i: dict) -> str:
     down = i.get("paths_down") or []
     return f"paths of {i['name']}: " + ", ".join(parts) + (
         f"; DOWN: {', '.join(down)}" if down else "")
+
+
+def _held(i: dict) -> str:
+    """What the instance holds beyond its VIPs on its interface (parity keys), and whether now."""
+    now = "held" if i.get("vips_on") else "not held"
+    parts = [f"{h['address']} on {h['dev']}" + (" (excluded)" if h.get("excluded") else "")
+             for h in i.get("held", ())]
+    if i.get("vmac"):
+        parts.insert(0, f"VMAC {i['vmac']}")
+    parts += [f"route {r}" for r in i.get("routes", ())]
+    parts += [f"rule {r}" for r in i.get("rules", ())]
+    return f"{now} by {i['name']}: " + "; ".join(parts)

@@ -93,3 +93,23 @@ def test_heartbeat_paths_get_a_line_naming_the_degraded_one():
     st = {"router_id": "lb1", "instances": [instance(paths=quiet, paths_down=["eth0"])]}
     assert table(st).splitlines()[-1] == ("paths of web: eth0 silent (never heard, no carrier);"
                                           " DOWN: eth0")
+
+
+def test_table_shows_sync_groups_vmac_routes_and_rules():
+    from vipd.statusfmt import table
+    inst = {"name": "outside", "state": "MASTER", "priority": 150, "effective_priority": 150,
+            "master_ip": "198.51.100.1", "vips": ["198.51.100.100/24"], "failback": "auto",
+            "interface": "eth0", "vips_on": True, "vmac": "vrrp.51",
+            "held": [{"address": "198.51.100.100/24", "dev": "vrrp.51", "excluded": False},
+                     {"address": "2001:db8::10/64", "dev": "vrrp.51", "excluded": True}],
+            "routes": ["203.0.113.0/24 via 198.51.100.254 table 100"],
+            "rules": ["from 203.0.113.10/32 table 100"]}
+    text = table({"router_id": "lb1", "instances": [inst], "sync_groups": [
+        {"name": "edge", "state": "FAULT", "instances": ["outside", "inside"], "yielding": True}]})
+    assert ("held by outside: VMAC vrrp.51; 198.51.100.100/24 on vrrp.51; 2001:db8::10/64 on "
+            "vrrp.51 (excluded); route 203.0.113.0/24 via 198.51.100.254 table 100; "
+            "rule from 203.0.113.10/32 table 100") in text
+    assert "sync group edge: FAULT (outside, inside), yielding: a member is in FAULT" in text
+    plain = dict(inst, vmac=None, routes=[], rules=[],
+                 held=[{"address": "198.51.100.100/24", "dev": "eth0", "excluded": False}])
+    assert "held by" not in table({"router_id": "lb1", "instances": [plain]})

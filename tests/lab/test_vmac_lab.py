@@ -1,0 +1,118 @@
+"""VMAC (keepalived use_vmac) on real kernels: the client's neighbour entry for the VIP is the
+virtual router MAC, a failover moves the switch's forwarding entry and never the client's ARP
+entry, nothing is left behind, and vipd and keepalived share one virtual router both ways."""
+import json
+
+import pytest
+
+from conftest import VIP4, instance_status, keepalived_config, vipd_config, wait_state
+
+pytestmark = pytest.mark.lab
+
+VMAC = "00:00:5e:00:01:33"        # VRID 51
+
+
+def vmac_config(priority):
+    return vipd_config(priority=priority, interval=0.1, use_vmac=True)
+
+
+def keepalived_vmac_config(priority):
+    return keepalived_config(priority=priority, interval=0.1).replace(
+        "    interface eth0\n", "    interface eth0\n    use_vmac\n")
+
+
+def client_neigh(lab) -> str | None:
+    out = lab.run(lab.client, ["ip", "-j", "neigh", "show", VIP4]).stdout
+    entries = json.loads(out or "[]")
+    return entries[0].get("lladdr") if entries else None
+
+
+def fdb_port(lab, mac) -> list[str]:
+    """Bridge ports the switch forwards mac to (learned entries)."""
+    out = subprocess_run(["ip", "netns", "exec", lab.bridge_ns, "bridge", "-j", "fdb", "show",
+                          "br", "br0"])
+    return sorted({e["ifname"] for e in json.loads(out or "[]") if e.get("mac") == mac})
+
+
+def subprocess_run(argv):
+    import subprocess
+    return subprocess.run(argv, capture_output=True, text=True, check=True, timeout=10).stdout
+
+
+def vip_dev(lab, host) -> list[str]:
+    out = lab.run(host, ["ip", "-j", "addr", "show"]).stdout
+    return [link["ifname"] for link in json.loads(out)
+            for a in link.get("addr_info", []) if a["local"] == VIP4]
+
+
+def reach(lab, want):
+    return lab.wait_for(lambda: lab.http_get(lab.client, f"http://{VIP4}/", timeout=0.5) == want,
+                        timeout=5)
+
+
+def test_vmac_failover_moves_the_switch_not_the_client_arp_entry(pair):
+    lab = pair
+    h1, h2 = lab.hosts
+    lab.run(h2, ["ip", "link", "add", "vrrp.51", "link", "eth0", "type", "macvlan"])  # leftover
+    p1 = lab.start_vipd(h1, vmac_config(150))
+    p2 = lab.start_vipd(h2, vmac_config(100))
+    assert wait_state(lab, p1, "MASTER") and wait_state(lab, p2, "BACKUP")
+    assert "removed leftover VMAC interface vrrp.51" in p2.output()
+    assert vip_dev(lab, h1) == ["vrrp.51"] and vip_dev(lab, h2) == []
+    assert reach(lab, "h1\n")
+    assert client_neigh(lab) == VMAC
+    assert fdb_port(lab, VMAC) == ["h1"]
+    st = instance_status(lab, p1)
+    assert st["vmac"] == "vrrp.51" and st["held"][0]["dev"] == "vrrp.51"
+
+    lab.cut(h1, silent=True)              # h1 keeps its VMAC up but nobody hears it
+    assert wait_state(lab, p2, "MASTER", timeout=5)
+    assert reach(lab, "h2\n")
+    assert client_neigh(lab) == VMAC      # the client's entry never changed
+    assert fdb_port(lab, VMAC) == ["h2"]  # the switch followed
+    lab.heal(h1)
+    assert wait_state(lab, p1, "MASTER", timeout=5) and wait_state(lab, p2, "BACKUP", timeout=5)
+    assert reach(lab, "h1\n") and client_neigh(lab) == VMAC
+    # the host's own address is still answered with the host's MAC, not the VMAC
+    lab.run(lab.client, ["ip", "neigh", "flush", "all"])
+    assert lab.ping(lab.client, h1.ip4)
+    own = json.loads(lab.run(lab.client, ["ip", "-j", "neigh", "show", h1.ip4]).stdout)
+    assert own[0]["lladdr"] == h1.mac
+
+    p1.stop()
+    p2.stop()
+    for h in (h1, h2):
+        assert lab.run(h, ["ip", "link", "show", "vrrp.51"], check=False).returncode != 0, \
+            "VMAC interface left behind after stop"
+
+
+@pytest.mark.parametrize("vipd_master", [True, False], ids=["vipd-master", "keepalived-master"])
+def test_vmac_interop_with_keepalived(pair, vipd_master):
+    lab = pair
+    h1, h2 = lab.hosts
+    if vipd_master:
+        master = lab.start_vipd(h1, vmac_config(150))
+        lab.start_keepalived(h2, keepalived_vmac_config(100))
+    else:
+        lab.start_keepalived(h1, keepalived_vmac_config(150))
+        backup = lab.start_vipd(h2, vmac_config(100))
+    assert lab.wait_for(lambda: vip_dev(lab, h1) == ["vrrp.51"] and vip_dev(lab, h2) == [],
+                        timeout=10)
+    if not vipd_master:
+        assert wait_state(lab, backup, "BACKUP")
+    # The client's entry is asserted while vipd holds the VIP: keepalived leaves its host's
+    # arp_announce alone, so that host's own ARP requests (VIP as sender, base MAC) rewrite the
+    # client's entry -- a keepalived behaviour vipd avoids (see vipd/net/vmac.py).
+    assert reach(lab, "h1\n") and (not vipd_master or client_neigh(lab) == VMAC)
+    lab.cut(h1, silent=True)
+    assert lab.wait_for(lambda: vip_dev(lab, h2) == ["vrrp.51"], timeout=10)
+    assert reach(lab, "h2\n") and (vipd_master or client_neigh(lab) == VMAC)
+    assert fdb_port(lab, VMAC) == ["h2"]
+    lab.heal(h1)
+    assert lab.wait_for(lambda: vip_dev(lab, h1) == ["vrrp.51"] and vip_dev(lab, h2) == [],
+                        timeout=10)
+    assert reach(lab, "h1\n")
+    assert fdb_port(lab, VMAC) == ["h1"]
+    if vipd_master:
+        assert not {k: v for k, v in instance_status(lab, master)["counters"].items()
+                    if k.startswith("discard_")}
