@@ -148,6 +148,11 @@ def test_vip_follows_the_primary_sentinel_elects(lab_factory):
     took = became_master(vipd[new])[-1] - switch
     print(f"\nVIP on the new primary {new} {took * 1000:.0f} ms after the first +switch-master")
     assert 0 <= took < 0.2
+    # woken by the subscription, not by its next poll (the check's interval is 0.5 s)
+    heard = [log_time(m[1]) for m in re.finditer(
+        rf"^(\S+ \S+) vipd INFO sentinel \S+: \+switch-master mymaster \S+ \d+ {ADDR[new]} ",
+        vipd[new].output(), re.M)]
+    assert heard and 0 <= became_master(vipd[new])[-1] - heard[0] < 0.2, heard
     assert lab.wait_for(lambda: writer.written(since=killed + 0.1)[-20:] and
                         len(writer.written(since=killed)) > 20, timeout=10)
     assert "READONLY" not in writer.errors(), writer.errors()
