@@ -81,3 +81,24 @@ def test_master_host_restarted(lab, phase, redis_first):
     t = pair.at_phase(phase)
     check(pair, t, ds.host_restarted(pair, redis_first),
           f"master host restarted ({'Redis' if redis_first else 'vipd'} first), phase {phase}")
+
+
+@pytest.mark.parametrize("phase", PHASES)
+def test_master_vipd_frozen(lab, phase):
+    """h1's vipd SIGSTOPped 3 s: h2 takes over and its Redis is promoted (h1's Redis, which lost
+    its replica, refuses writes within the guard's bound). On SIGCONT two masters meet: h2's Redis
+    is the successor of h1's, so h2 keeps the role whatever the priorities, and h1 yields and
+    resyncs (vipd's data_source decision)."""
+    pair = ds.Pair(lab, INTERVAL)
+    t = pair.at_phase(phase)
+    check(pair, t, ds.vipd_frozen(pair), f"master vipd frozen 3 s, phase {phase}")
+
+
+@pytest.mark.parametrize("phase", PHASES)
+def test_partition_between_the_hosts(lab, phase):
+    """Every frame between h1 and h2 dropped 3 s, each still reaching the client: h2 takes over;
+    h1 keeps the VIP too, but its Redis refuses writes within the guard's bound. On the heal h2's
+    data (the successor) wins, and the client reaches the VIP again."""
+    pair = ds.Pair(lab, INTERVAL)
+    t = pair.at_phase(phase)
+    check(pair, t, ds.hosts_partitioned(pair), f"partition between the hosts 3 s, phase {phase}")
