@@ -25,7 +25,7 @@ echo "promoted"
 
 
 def test_master_hook_exit_75_refuses_the_promotion(lab_factory):
-    lab = lab_factory(hosts=2)
+    lab = lab_factory(hosts=1)
     h1 = lab.hosts[0]
     log, flag = lab.workdir / "hook.log", lab.workdir / "refuse"
     flag.touch()

@@ -72,7 +72,7 @@ def test_empty_restart_loses_to_data_but_not_to_a_successor_relation():
 # ---- properties over a model of PSYNC2 histories -----------------------------------------------
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.lists(st.tuples(st.booleans(), st.integers(0, 3), st.integers(0, 5)), max_size=8),
        st.integers(0, 5), st.integers(0, 5))
 def test_promoted_side_wins_a_split_after_any_history(rounds, writes_a, writes_b):
