@@ -579,6 +579,10 @@ class Instance:
                                              "; not yielding"))]
             if self.group_yield and self.state is State.MASTER:
                 actions += self._group_command("demote", reason, now)
+            elif self.group_yield and self.wants_master:
+                # ready before the partner's fault: wait again, now timed as priority 1
+                self.wants_master = False
+                self._down_deadline = now + self.master_down_interval
             return actions
         raise ValueError(f"unknown group command {command!r}")
 
