@@ -134,6 +134,29 @@ class NotifyConfig:
 
 
 @dataclass(frozen=True)
+class DataSourceConfig:
+    """The Redis whose data decides a split brain (docs/data-safety.md): ours at host:port, the
+    peer's at the advert's source address and peer_port."""
+    redis: str                          # "HOST:PORT" ("[v6]:PORT"), as for a redis check
+    peer_port: int | None = None        # None: the same port as ours
+    password_env: str | None = None
+    password_file: str | None = None
+    timeout: float = 0.5                # per comparison (both INFOs together)
+
+    @property
+    def host(self) -> str:
+        return self.redis.rsplit(":", 1)[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.redis.rsplit(":", 1)[1])
+
+    @property
+    def peer_redis_port(self) -> int:
+        return self.port if self.peer_port is None else self.peer_port
+
+
+@dataclass(frozen=True)
 class InstanceConfig:
     name: str
     interface: str
@@ -156,6 +179,7 @@ class InstanceConfig:
     garp_interval: float = 0.05
     garp_refresh: float = 0.0
     notify: NotifyConfig = NotifyConfig()
+    data_source: DataSourceConfig | None = None
     heartbeat: tuple[HeartbeatPath, ...] = ()
     # parity keys (DESIGN.md "Parity keys")
     excluded_vips: tuple[IPInterface, ...] = ()
@@ -375,6 +399,18 @@ def _builtin(t: _Table, kind: str | None) -> BuiltinCheck | None:
     return cls(**values) if ok else None
 
 
+def _data_source(raw: Any) -> DataSourceConfig:
+    t = _Table(raw, DataSourceConfig, 'an inline table like { redis = "127.0.0.1:6379" }')
+    t.get("redis", _host_port(6379), _REQUIRED)
+    t.get("peer_port", _integer(1, 65535))
+    env = t.get("password_env", _env_name)
+    path = t.get("password_file", _abs_path)
+    t.get("timeout", _seconds(0.01, 5))
+    if env not in (None, _BAD) and path not in (None, _BAD):
+        t.problem("password_file", "give password_env or password_file, not both")
+    return t.build()
+
+
 def _check(name: str, raw: Any) -> CheckConfig:
     t = _Table(raw, CheckConfig)
     try:
@@ -492,6 +528,7 @@ def _instance(raw: Any, check_names: list[str] | None) -> _Table:
     t.get("garp_interval", _seconds(0, 10))
     t.get("garp_refresh", _garp_refresh)
     t.get("notify", _notify)
+    data = t.get("data_source", _data_source)
     _parity_keys(t, family, held)
     paths = t.get("heartbeat", _array(_heartbeat_path(family), unique=lambda h: h.interface))
 
@@ -510,6 +547,12 @@ def _instance(raw: Any, check_names: list[str] | None) -> _Table:
     if checksum == "vrrp-only" and family == 6:
         t.problem("checksum", '"vrrp-only" applies to VRRPv3 over IPv4; '
                               "IPv6 always uses the pseudo-header")
+    if data not in (None, _BAD) and t.values.get("failback", "auto") == "auto" \
+            and not t.values.get("failback_gate"):
+        # After a data yield the stale host is a backup with the higher priority: auto would take
+        # the role straight back, before its Redis has caught up from the newer one.
+        t.problem("data_source", 'with failback = "auto" a failback_gate is needed (a check'
+                                 ' that passes once the local Redis is an in-sync replica)')
     if peers is not _BAD:
         t.values["unicast_peers"] = tuple(str(p) for p in peers)
     if src is not _BAD and src is not None:

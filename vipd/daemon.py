@@ -18,9 +18,9 @@ from vipd import config as configmod
 from vipd.control import ControlServer
 from vipd.core import packet
 from vipd.core.events import (
-    AddVips, Announce, DrainChanged, FailbackApproved, FaultChanged, GateChanged, Log, Notify,
-    PriorityChanged, RemoveVips, SendAdvert, Shutdown, SourceAddressChanged, Startup, State,
-    Transition,
+    AddVips, Announce, CompareData, DataCompared, DrainChanged, FailbackApproved, FaultChanged,
+    GateChanged, Log, Notify, PriorityChanged, ProbeVips, PromotionRefused, RemoveVips, SendAdvert,
+    Shutdown, SourceAddressChanged, Startup, State, Transition, VipClaimed,
 )
 from vipd.core.tracking import effective_priority, track_file_effect, tracked_applies
 from vipd import holdings
@@ -28,12 +28,14 @@ from vipd.net import vmac
 from vipd.checks import CheckRunner
 from vipd.groups import GroupRunner
 from vipd.heartbeat import Heartbeats
-from vipd.hooks import HookQueue
+from vipd.hooks import REFUSE_PROMOTION, HookQueue
 from vipd.interfaces import InterfaceRegistry
 from vipd.net.announce import ipv6_forwarding
 from vipd.net.rawsock import VrrpSocket
 from vipd.net.timerfd import TimerFd
 from vipd.observe import Observer
+from vipd.redisinfo import compare_inputs
+from vipd.net.arpwatch import ArpWatchers, probe_frame
 from vipd.runtime import Runtime
 from vipd.scriptsec import load_checked
 from vipd.sdnotify import Notifier
@@ -58,6 +60,7 @@ class Daemon:
         self.sd = Notifier()
         self._status_pending = False
         self.checks: dict[str, CheckRunner] = {}
+        self._tasks: set[asyncio.Task] = set()     # data comparisons in flight
         self.observer = Observer()      # metrics and `vipd events` see the driver through it
         self._metrics = None
         self.files: FileTracker | None = None
@@ -70,6 +73,7 @@ class Daemon:
         self._tfd = TimerFd()
         self.loop.add_reader(self._tfd.fileno(), self._on_timer)
         self.ifaces = InterfaceRegistry(self.loop, self._on_readable, self._on_iface_change)
+        self.arp = ArpWatchers(self.loop, self._on_claim)
         self.nl = self.ifaces.nl
         self.heartbeats = Heartbeats(self.loop, self._apply, self._rx_error)
         self.control = ControlServer(self.config.global_.socket, self._control, self.observer)
@@ -107,6 +111,7 @@ class Daemon:
             await self._metrics.close()
         self.loop.remove_reader(self._tfd.fileno())
         self._tfd.close()
+        self.arp.close()
         self.ifaces.close()
         self.sd.close()
         log.info("stopped")
@@ -161,6 +166,7 @@ class Daemon:
             self.heartbeats.add(rt)
         self._refresh_faults(rt)     # in INIT this only records faults and priority
         self._apply(rt, rt.core.handle(Startup(), now))
+        self._sync_arp()
 
     def _sync_checks(self) -> None:
         """Start runners for new or changed checks, stop those gone or changed; track the files
@@ -190,12 +196,18 @@ class Daemon:
         rt.vrrp_ifname = v.name       # its VRRP socket: see vipd/net/vmac.py
 
     def _sync_groups(self) -> None:
-        """Keep the runners of unchanged sync groups (their state and hook queue), make new ones
-        for new or changed groups."""
+        """Keep the runners of groups whose members did not change (their state and history;
+        a changed hook is taken over), make new ones for new or re-membered groups."""
         old = self.groups
-        self.groups = {g.name: old[g.name] if g.name in old and old[g.name].cfg == g
-                       else GroupRunner(g, self.config.global_.script_user)
-                       for g in self.config.sync_groups}
+        self.groups = {}
+        for g in self.config.sync_groups:
+            runner = old.get(g.name)
+            if runner is not None and runner.cfg.instances == g.instances:
+                runner.cfg = g
+            else:
+                runner = GroupRunner(g, self.config.global_.script_user)
+            runner.hooks.on_result = self.observer.hook   # group hook runs reach metrics, events
+            self.groups[g.name] = runner
 
     def _group_step(self, rt: Runtime) -> None:
         group = self.config.sync_group_of(rt.name)
@@ -213,6 +225,7 @@ class Daemon:
         self.ifaces.detach(rt)
         if rt.vmac is not None:
             rt.vmac.remove()
+        self._sync_arp()
 
     def reload(self) -> dict:
         """SIGHUP: validate first; a bad config changes nothing. Unchanged instances keep state."""
@@ -453,6 +466,12 @@ class Daemon:
                 deferred = None
             elif t is Log:
                 getattr(log, a.level)("[%s] %s", rt.name, a.message)
+            elif t is ProbeVips:
+                self._probe(rt)
+            elif t is CompareData:
+                task = self.loop.create_task(self._compare_data(rt, a.peer))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
         if deferred:
             for a in deferred:
                 self._vip_action(rt, a)
@@ -516,17 +535,65 @@ class Daemon:
         elif rt.cfg.garp_refresh > 0 and episode is None:
             self.loop.call_later(rt.cfg.garp_refresh, self._announce, rt, 1)
 
+    def _sync_arp(self) -> None:
+        wanted: dict[str, set[str]] = {}
+        for rt in self.runtimes.values():
+            if rt.cfg.family == 4:
+                wanted.setdefault(rt.cfg.interface, set()).update(rt.vip_addrs)
+        for why in self.arp.sync(wanted):
+            log.warning("%s", why)
+
+    def _on_claim(self, ifname: str, vip: str, mac: bytes) -> None:
+        """Another host says it has one of our VIPs (core/claims.py decides what it means)."""
+        try:
+            if mac == self.ifaces.mac(ifname):
+                return
+        except (OSError, LookupError):
+            return
+        now = self.loop.time()
+        for rt in list(self.runtimes.values()):
+            if rt.cfg.interface == ifname and vip in rt.vip_addrs:
+                self._apply(rt, rt.core.handle(VipClaimed(mac.hex(":")), now))
+
+    def _probe(self, rt: Runtime) -> None:
+        vip = next((v for v in rt.vip_addrs if ":" not in v), None)
+        if vip is None or not rt.local_addr:
+            return
+        try:
+            frame = probe_frame(self.ifaces.mac(rt.cfg.interface), rt.local_addr, vip)
+            self.ifaces.announcer(rt.cfg.interface).send(frame)
+        except (OSError, LookupError) as e:
+            log.debug("[%s] ARP probe on %s: %s", rt.name, rt.cfg.interface, e)
+
+    async def _compare_data(self, rt: Runtime, peer: str) -> None:
+        """INFO from our Redis and the peer's, on the loop; the core decides what it means."""
+        host = peer if rt.cfg.family == 4 or not peer.startswith("fe80:") \
+            else f"{peer}%{rt.cfg.interface}"
+        ours, theirs, errors = await compare_inputs(rt.cfg.data_source, host)
+        for why in errors:
+            log.warning("[%s] data comparison with %s: %s", rt.name, peer, why)
+        if self.runtimes.get(rt.name) is rt:
+            self._apply(rt, rt.core.handle(DataCompared(peer, ours, theirs), self.loop.time()))
+
     def _notify(self, rt: Runtime, a: Notify, deferred: list | None) -> None:
         argv = getattr(rt.cfg.notify, a.state.lower(), ())
         if not argv:
             return
         env = rt.hook_env(a.state, a.prev_state)
         held = tuple(deferred or ())
+        promotion = a.state == "MASTER" and not a.reassert
 
-        def on_done(_result) -> None:
+        def on_done(result) -> None:
+            if promotion and result is not None and result.returncode == REFUSE_PROMOTION:
+                # The hook refused (docs/data-safety.md): the VIPs stay down, the role goes.
+                if self.runtimes.get(rt.name) is rt:
+                    self._apply(rt, rt.core.handle(PromotionRefused(
+                        result.output or f"exit {REFUSE_PROMOTION}"), self.loop.time()))
+                return
             for d in held:          # promote before announce: VIPs up once the hook is done
                 self._vip_action(rt, d)
-        self._hooks[rt.name].submit(a.state, tuple(argv), env, on_done if held else None)
+        self._hooks[rt.name].submit(a.state, tuple(argv), env,
+                                    on_done if held or promotion else None)
 
     # ---- control ------------------------------------------------------------------------
 
@@ -534,7 +601,8 @@ class Daemon:
         now = self.loop.time()
         offset = time.time() - now
         return {"router_id": self.config.global_.router_id,
-                "instances": [{**rt.status(now, offset, self._check_status(rt)),
+                "instances": [{**rt.status(now, offset, self._check_status(rt),
+                                           self._hooks[rt.name].last),
                                **self.heartbeats.status(rt, now, self.ifaces.link_up)}
                               for rt in self.runtimes.values()],
                 "sync_groups": [g.status() for g in self.groups.values()],

@@ -58,6 +58,7 @@ class GroupRunner:
 
     def _notify(self, a: GroupNotify, member_hooks: list[HookQueue]) -> None:
         argv = getattr(self.cfg.notify, a.state.lower(), ())
+        self.hooks.timeout = self.cfg.notify.timeout      # a reload may have changed it
         if not argv:
             return
         env = {"VIPD_GROUP": self.cfg.name, "VIPD_STATE": a.state, "VIPD_PREV_STATE": a.prev_state,

@@ -11,9 +11,14 @@ import asyncio
 import logging
 import os
 import signal
+import time
 from dataclasses import dataclass
 
 log = logging.getLogger("vipd.hooks")
+
+# A master hook that exits with this (EX_TEMPFAIL) refuses the promotion: the VIPs are not
+# announced and the instance gives the role up (docs/data-safety.md).
+REFUSE_PROMOTION = 75
 
 
 @dataclass
@@ -77,6 +82,7 @@ class HookQueue:
         self.pending: tuple | None = None      # (argv, env, on_done) waiting its turn
         self.running = False
         self.runs: list[tuple[str, int | None]] = []   # (state, returncode), for status/tests
+        self.last: dict | None = None                   # the last run, for status
         self._task: asyncio.Task | None = None
         self._idle = asyncio.Event()
         self._idle.set()
@@ -100,8 +106,11 @@ class HookQueue:
             while self.pending is not None:
                 state, argv, env, on_done = self.pending
                 self.pending = None
+                started = time.time()
                 res = await run_program(argv, self.timeout, env, self.user)
                 self.runs.append((state, res.returncode))
+                self.last = {"state": state, "exit": res.returncode, "output": res.output,
+                             "time": round(started, 3), "duration": round(res.duration, 3)}
                 if self.on_result:
                     self.on_result(self.name, state, res.returncode, res.output, res.duration)
                 if res.ok:

@@ -31,7 +31,9 @@ class Runtime:
             auth_type=1 if cfg.auth_pass else 0, auth_data=auth_data,
             failback=cfg.failback, preempt_delay=cfg.preempt_delay,
             gated=bool(cfg.failback_gate), synced=synced, interface=cfg.interface,
-            heartbeat=cfg.heartbeat), now)
+            heartbeat=cfg.heartbeat,
+            # the driver answers within the data source's timeout; the margin lets it
+            data_hold=cfg.data_source.timeout + 0.1 if cfg.data_source else 0.0), now)
         self._auth_data = auth_data
         self.multicast = not cfg.unicast_peers
         self.dsts = (tuple(cfg.unicast_peers) if cfg.unicast_peers
@@ -98,11 +100,15 @@ class Runtime:
             "VIPD_INTERFACE": self.cfg.interface,
             "VIPD_VIPS": " ".join(str(v) for v in self.cfg.vips),
             "VIPD_MASTER_IP": c.master_ip or "",
+            # the last other host seen as master: a MASTER hook may compare its data with ours
+            "VIPD_LAST_MASTER_IP": c.last_other_master or "",
             "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         }
 
-    def status(self, now: float, wall_offset: float, checks: dict) -> dict:
+    def status(self, now: float, wall_offset: float, checks: dict, hook: dict | None = None) -> dict:
         c = self.core
+        ds = self.cfg.data_source
+        yields = [(t, r) for t, _, _, r in c.history if r.startswith("yield:")]
         return {
             "name": self.name, "vrid": self.cfg.vrid, "interface": self.cfg.interface,
             "family": self.cfg.family, "version": self.cfg.version,
@@ -115,6 +121,16 @@ class Runtime:
             "since": round(c.since + wall_offset, 3),
             "advert_interval": self.cfg.adver_int_cs / 100,
             "master_down_interval": round(c.master_down_interval, 6),
+            "data_source": ds.redis if ds else None,
+            "data": None if c.contest.data is None else {
+                "peer": c.contest.data[0], "verdict": str(c.contest.data[1].verdict),
+                "reason": c.contest.data[1].why,
+                "time": round(c.contest.data[2] + wall_offset, 3)},
+            "last_yield": None if not yields else {
+                "time": round(yields[-1][0] + wall_offset, 3), "reason": yields[-1][1]},
+            "refused_promotion": None if c.refused is None else {
+                "reason": c.refused[0], "time": round(c.refused[1] + wall_offset, 3)},
+            "hook": hook,
             "transitions": [{"time": round(t + wall_offset, 3), "from": a, "to": b, "reason": r}
                             for t, a, b, r in c.history],
             **holdings.status(self.cfg, self.vips_on),

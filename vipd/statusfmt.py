@@ -1,6 +1,8 @@
 """``vipd status`` as a table for people."""
 from __future__ import annotations
 
+import time
+
 
 def table(st: dict) -> str:
     head = ("INSTANCE", "STATE", "PRIO/EFF", "MASTER", "VIPS", "FAILBACK", "CHECKS")
@@ -20,6 +22,8 @@ def table(st: dict) -> str:
     widths = [max(len(r[c]) for r in rows) for c in range(len(head))]
     lines = [f"router {st['router_id']}"]
     lines += ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
+    for i in st["instances"]:
+        lines += [f"{i['name']}: {why}" for why in _why(i)]
     lines += [_paths(i) for i in st["instances"] if i.get("paths")]
     lines += [_held(i) for i in st["instances"]
               if i.get("vmac") or i.get("routes") or i.get("rules")
@@ -31,6 +35,27 @@ def table(st: dict) -> str:
     if errs:
         lines.append("dropped before demux: " + ", ".join(f"{k}={v}" for k, v in errs.items()))
     return "\n".join(lines)
+
+
+def _clock(t: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(t))
+
+
+def _why(i: dict) -> list[str]:
+    """Under the table, per instance: the last data yield, refused promotion, data verdict and
+    hook run, each with its time and reason (what `vipd status` owes an operator after a split)."""
+    out = []
+    if y := i.get("last_yield"):
+        out.append(f"yielded at {_clock(y['time'])}: {y['reason']}")
+    if r := i.get("refused_promotion"):
+        out.append(f"promotion refused at {_clock(r['time'])}: {r['reason']}")
+    if d := i.get("data"):
+        out.append(f"data vs {d['peer']} at {_clock(d['time'])}: {d['verdict']} ({d['reason']})")
+    if h := i.get("hook"):
+        code = "timed out" if h["exit"] is None else f"exit {h['exit']}"
+        out.append(f"hook {h['state']} at {_clock(h['time'])}: {code}"
+                   + (f": {h['output']}" if h["output"] else ""))
+    return out
 
 
 def _paths(i: dict) -> str:

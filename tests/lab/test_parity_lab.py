@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from conftest import VIP4, instance_status, vipd_config, wait_holder, wait_state
+from conftest import REPO, VIP4, instance_status, vipd_config, wait_holder, wait_state
 from test_tracking import add_dummy
 
 pytestmark = pytest.mark.lab
@@ -14,7 +14,7 @@ EXCLUDED6 = "2001:db8::10"
 ROUTE = "203.0.113.128/25 via 198.51.100.254 dev eth0 table 100"
 RULE_FROM = "203.0.113.10"
 HELD = f"""
-vips = ["{VIP4}/24", {{ address = "{PLACED}/24", dev = "uplink0", label = "uplink0:vip" }}]
+vips = ["{VIP4}/24", {{ address = "{PLACED}/24", dev = "uplink0", label = "uplink0:vip", scope = "link" }}]
 excluded_vips = ["{EXCLUDED6}/64"]
 virtual_routes = [{{ to = "203.0.113.128/25", via = "198.51.100.254", dev = "eth0", table = 100 }}]
 virtual_rules = [{{ from = "{RULE_FROM}/32", table = 100, priority = 100 }}]
@@ -26,12 +26,12 @@ def held_on(lab, host) -> dict:
     routes = lab.run(host, ["ip", "route", "show", "table", "100"]).stdout
     rules = lab.run(host, ["ip", "rule", "show"]).stdout
     addrs = lab.run(host, ["ip", "-j", "addr", "show"]).stdout
-    found = {(a["local"], link["ifname"], a.get("label"))
+    found = {(a["local"], link["ifname"], a.get("label"), a.get("scope"))
              for link in json.loads(addrs) for a in link.get("addr_info", [])}
     return {
-        "vip": any(a == VIP4 and dev == "eth0" for a, dev, _ in found),
-        "placed": (PLACED, "uplink0", "uplink0:vip") in found,
-        "excluded": any(a == EXCLUDED6 and dev == "eth0" for a, dev, _ in found),
+        "vip": any(a == VIP4 and dev == "eth0" for a, dev, _, _ in found),
+        "placed": (PLACED, "uplink0", "uplink0:vip", "link") in found,
+        "excluded": any(a == EXCLUDED6 and dev == "eth0" for a, dev, _, _ in found),
         "route": "203.0.113.128/25 via 198.51.100.254" in routes,
         "rules": rules.count(f"from {RULE_FROM} lookup 100"),
     }
@@ -118,3 +118,39 @@ def test_track_file_weight_and_reverse_interface(pair):
     weight_file.write_text("300")                                    # clamped 254 x -1: FAULT
     assert wait_state(lab, p1, "FAULT", timeout=5)
     assert instance_status(lab, p1)["faults"] == [f"track file {weight_file} = 254"]
+
+
+def test_garp_delay_sends_a_second_burst(pair):
+    lab = pair
+    h1, h2 = lab.hosts
+    cap = lab.capture(filter="arp")
+    p1 = lab.start_vipd(h1, vipd_config(priority=150, garp_repeat=2, garp_interval=0.01,
+                                         garp_delay=0.6))
+    assert wait_state(lab, p1, "MASTER")
+    assert lab.wait_for(lambda: instance_status(lab, p1)["counters"].get("announce_sent") == 4,
+                        timeout=5), instance_status(lab, p1)["counters"]
+    from scapy.all import ARP, rdpcap
+    times = [float(p.time) for p in rdpcap(str(cap.stop()))
+             if ARP in p and p[ARP].psrc == VIP4 and p[ARP].pdst == VIP4 and p[ARP].op == 1]
+    assert len(times) == 4, times
+    first, second = times[:2], times[2:]
+    assert first[1] - first[0] < 0.1 and second[1] - second[0] < 0.1
+    assert 0.5 < second[0] - first[0] < 1.0, times     # garp_delay after the first burst
+
+
+def test_reverse_check_lowers_priority_while_it_passes(pair):
+    """A maintenance-style check: while nginx answers on h1, h1 steps back (-60); when it stops
+    answering, h1 takes the role again."""
+    lab = pair
+    h1, h2 = lab.hosts
+    checks = (f'[checks.web]\ncommand = ["{REPO}/checks/nginx", "--url", "http://127.0.0.1/"]\n'
+              "interval = 0.3\ntimeout = 1.0\nrise = 1\nfall = 1\n")
+    track = 'track_checks = [{name = "web", weight = -60, reverse = true}]'
+    p1 = lab.start_vipd(h1, vipd_config(priority=150, extra=checks, instances_extra=track))
+    lab.start_vipd(h2, vipd_config(priority=100))
+    assert wait_holder(lab, VIP4, ["h2"], timeout=10)
+    assert lab.wait_for(lambda: instance_status(lab, p1)["effective_priority"] == 90, timeout=5)
+    lab.stop_nginx(h1)
+    assert wait_holder(lab, VIP4, ["h1"], timeout=10)
+    st = instance_status(lab, p1)
+    assert st["effective_priority"] == 150 and st["checks"]["web"]["ok"] is False

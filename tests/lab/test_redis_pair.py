@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from conftest import VIP4, instance_status, vipd_cli, wait_holder, wait_state
+import redispair
+from conftest import VIP4, example_config, instance_status, vipd_cli, wait_holder, wait_state
 from redispair import (H1, H2, NAME, OVERFLOW_BACKLOG, PORT, REDIS_ARGS, WRITER, Writer, cli,
                        fast_status, in_step, linked_replica_of, rinfo, start_pair)
 
@@ -189,9 +190,15 @@ def test_gated_failback_waits_until_h1_redis_has_synced(lab):
     assert t_master - synced < 6.0    # gate: rise 2 x interval 1 s, generously
 
 
-def test_failback_command_refused_while_gate_fails_unless_forced(lab):
+def test_failback_command_refused_while_gate_fails_unless_forced(lab, monkeypatch):
     """Issue 4, semi-auto: `vipd failback` while h1's Redis cannot have synced exits 1 with the
-    gate's output; --force takes the role anyway (the hook promotes h1's Redis)."""
+    gate's output; --force takes the role anyway (the hook promotes h1's Redis).
+
+    Without data_source: with it, --force skips the gates but not the data rule (h2's Redis is
+    the successor of h1's unsynced one, so h1 yields again; docs/data-safety.md)."""
+    monkeypatch.setattr(redispair, "example_config", lambda *a, **kw: "\n".join(
+        line for line in example_config(*a, **kw).splitlines()
+        if not line.startswith("data_source")))
     p1, p2 = start_pair(lab, failback="semi-auto")
     # Data on both: the MASTER hook never promotes an empty Redis over a peer that holds data.
     assert cli(lab, "h1", "SET", "before-the-cut", "1") == "OK"

@@ -1,5 +1,5 @@
 """Sentinel mode (etc/redis-sentinel) on three lab hosts, each with redis-server, Debian's
-redis-sentinel (quorum 2, short down-after-milliseconds) and vipd with the example config: the
+redis-sentinel (quorum 2, down-after-milliseconds 2000, the example's) and vipd with the example config: the
 VIP follows the primary Sentinel elects, and vipd changes no Redis role itself.
 
 One scenario, in the order an operator meets it (each phase needs the state the last one left):
@@ -17,12 +17,11 @@ import re
 import time
 
 from conftest import REPO, VIP4, example_config, status, wait_holder
-from redispair import Writer, cli, rinfo
+from redispair import Writer, rinfo
 
 ETC = REPO / "etc" / "redis-sentinel"
 ADDR = {"h1": "198.51.100.1", "h2": "198.51.100.2", "h3": "198.51.100.3"}
 HOST_OF = {ip: h for h, ip in ADDR.items()}
-DOWN_AFTER_MS = 500
 SWITCH = re.compile(r"(\d+ \w+ \d+ [\d:.]+) # \+switch-master mymaster (\S+) \d+ (\S+) \d+")
 MASTER = re.compile(r"^(\S+ \S+) vipd INFO \[redis\] \w+ -> MASTER")
 
@@ -45,10 +44,9 @@ def start_redis(lab, h):
 def start_sentinel(lab, h):
     d = lab.workdir / h / "sentinel"
     d.mkdir(parents=True, exist_ok=True)
+    # as in the example: 2 s (500 ms and 1 s made Sentinel fail over spuriously, more than once,
+    # on this loaded 2-core machine, where a process can wait that long for a CPU)
     text = (ETC / "sentinel.conf").read_text()
-    text, n = re.subn(r"down-after-milliseconds mymaster \d+",
-                      f"down-after-milliseconds mymaster {DOWN_AFTER_MS}", text)
-    assert n == 1
     conf = lab.write(f"{h}/sentinel/sentinel.conf", text + f'dir {d}\nlogfile ""\n')
     proc = lab.spawn(h, ["redis-sentinel", conf], name="sentinel")
     assert lab.wait_for(lambda: "+monitor master mymaster" in proc.output(), timeout=10), \
@@ -89,6 +87,14 @@ def current_primary(lab) -> str:
     return HOST_OF[max(set(views), key=views.count)]
 
 
+def replica_of(lab, h, primary: str) -> bool:
+    """h's Redis is linked to primary (False also while it cannot be asked: Sentinel's role change
+    closes client connections)."""
+    r = lab.run(h, ["redis-cli", "-p", "6379", "INFO", "replication"], check=False)
+    info = dict(line.split(":", 1) for line in r.stdout.splitlines() if ":" in line)
+    return info.get("master_host") == ADDR[primary] and info.get("master_link_status") == "up"
+
+
 def holders_while(lab, predicate, timeout) -> set[str]:
     """Every VIP holder seen (sampled) until predicate() is true; asserts it becomes true."""
     seen, end = set(), time.monotonic() + timeout
@@ -127,7 +133,7 @@ def test_vip_follows_the_primary_sentinel_elects(lab_factory):
 
     # The writer's READONLY count can see READONLY: a replica answers writes with it.
     probe = Writer(lab, target=ADDR["h3"])
-    assert lab.wait_for(lambda: probe.errors().get("READONLY", 0) > 0, timeout=5)
+    assert lab.wait_for(lambda: probe.errors().get("READONLY", 0) > 0, timeout=20)
     probe.proc.stop()
 
     # 1. The primary's Redis dies: Sentinel elects a replica, the VIP follows it.
@@ -142,14 +148,18 @@ def test_vip_follows_the_primary_sentinel_elects(lab_factory):
     took = became_master(vipd[new])[-1] - switch
     print(f"\nVIP on the new primary {new} {took * 1000:.0f} ms after the first +switch-master")
     assert 0 <= took < 0.2
+    # woken by the subscription, not by its next poll (the check's interval is 0.5 s)
+    heard = [log_time(m[1]) for m in re.finditer(
+        rf"^(\S+ \S+) vipd INFO sentinel \S+: \+switch-master mymaster \S+ \d+ {ADDR[new]} ",
+        vipd[new].output(), re.M)]
+    assert heard and 0 <= became_master(vipd[new])[-1] - heard[0] < 0.2, heard
     assert lab.wait_for(lambda: writer.written(since=killed + 0.1)[-20:] and
                         len(writer.written(since=killed)) > 20, timeout=10)
     assert "READONLY" not in writer.errors(), writer.errors()
 
     # 2. The old primary's Redis returns, empty: Sentinel makes it a replica; the VIP stays put.
     redis["h1"] = start_redis(lab, "h1")
-    seen = holders_while(lab, lambda: rinfo(lab, "h1").get("master_link_status") == "up"
-                         and rinfo(lab, "h1").get("master_host") == ADDR[new], timeout=20)
+    seen = holders_while(lab, lambda: replica_of(lab, "h1", new), timeout=20)
     assert seen == {new}, seen
     assert lab.holder(VIP4) == [new]
 
@@ -173,8 +183,7 @@ def test_vip_follows_the_primary_sentinel_elects(lab_factory):
     for h in others:
         lab.unisolate(isolated, h)
     # it rejoins as a replica of the majority's primary; the VIP stays
-    seen = holders_while(lab, lambda: rinfo(lab, isolated).get("master_host") == ADDR[majority_primary]
-                         and rinfo(lab, isolated).get("master_link_status") == "up", timeout=30)
+    seen = holders_while(lab, lambda: replica_of(lab, isolated, majority_primary), timeout=30)
     assert seen == {majority_primary}, seen
     writer.proc.stop()
     acked = writer.acked()

@@ -1,6 +1,8 @@
 """Sync groups on real kernels: two instances on two segments of the same two hosts. Cutting
 either interface of the master moves both VIPs; healing brings both back (auto). A keepalived
 pair with the same vrrp_sync_group gives the same holders after each fault."""
+import signal
+
 import pytest
 
 from conftest import VIP4, instance_status, status, wait_state
@@ -98,6 +100,20 @@ def test_sync_group_moves_together_and_matches_keepalived(two_segments):
             # each member's latest hook before the group's is its own MASTER hook
             latest = {name: s for k, name, s in lines[:i] if k == "member"}
             assert latest == {"outside": "MASTER", "inside": "MASTER"}, lines[:i + 1]
+    # reload with one more (ungrouped) instance and a changed group hook: the members and the
+    # group keep their state and history (a changed membership would re-create them)
+    before = status(lab, p1)
+    text = p1.config_path.read_text()
+    p1.config_path.write_text(text.replace('"group", "h1"]', '"group", "h1", "x"]') + (
+        '[[instance]]\nname = "spare"\ninterface = "eth0"\nvrid = 60\n'
+        'vips = ["198.51.100.160/24"]\n'))
+    p1.send_signal(signal.SIGHUP)
+    assert lab.wait_for(lambda: len(status(lab, p1)["instances"]) == 3, timeout=5)
+    after = status(lab, p1)
+    for name in ("outside", "inside"):
+        old, new = (next(i for i in st["instances"] if i["name"] == name) for st in (before, after))
+        assert (new["since"], new["state"]) == (old["since"], "MASTER")
+    assert after["sync_groups"][0]["transitions"] == before["sync_groups"][0]["transitions"]
     p1.stop()
     p2.stop()
     lab.wait_for(lambda: holders(lab) == ((), ()), timeout=5)

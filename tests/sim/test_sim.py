@@ -25,6 +25,7 @@ class Lan:
         self.seq = 0
         self.down = set()     # routers that crashed (neither send nor receive)
         self.cut = set()      # unordered pairs that cannot hear each other
+        self.oneway = set()   # (sender, receiver) pairs: sender's adverts are lost on the way
         self.routers = []
         self.log = []         # (time, router, old, new)
         self.last_heard = {}  # router -> time it last received an advert
@@ -44,7 +45,8 @@ class Lan:
                 advert = Advert(version=3, vrid=51, priority=a.priority,
                                 adver_int_cs=r.params.adver_int_cs, addresses=(VIP,))
                 for j in range(len(self.routers)):
-                    if j == i or j in self.down or frozenset((i, j)) in self.cut:
+                    if j == i or j in self.down or frozenset((i, j)) in self.cut \
+                            or (i, j) in self.oneway:
                         continue
                     if self.loss and self.rng.random() < self.loss:
                         continue
@@ -73,8 +75,11 @@ class Lan:
                 self._apply(i_timer, self.routers[i_timer].handle_timer(t))
 
     def _deliver(self, j, advert, src, t):
-        self.last_heard[j] = t
-        self._apply(j, self.routers[j].handle(AdvertReceived(advert, src, 255, True), t))
+        # src None: not an advert but another event the test scheduled (an answer)
+        if src is not None:
+            self.last_heard[j] = t
+        ev = advert if src is None else AdvertReceived(advert, src, 255, True)
+        self._apply(j, self.routers[j].handle(ev, t))
 
     def crash(self, i):
         self.down.add(i)

@@ -117,6 +117,7 @@ def test_password_sources_must_exist_and_a_file_must_be_root_only(tmp_path, monk
 
 IMPORTS = """
 import asyncio, sys
+import vipd.cli, vipd.daemon      # all that `vipd run` imports, then the runners it would start
 from vipd.config import loads
 from vipd.checks import CheckRunner
 cfg = loads(sys.argv[1])
@@ -131,7 +132,6 @@ print(sorted(m for m in sys.modules if m == "redis" or m.startswith("redis.")))
 
 @pytest.mark.parametrize("body, loaded", [
     ('http = "http://127.0.0.1/"', False),
-    ('tcp = "127.0.0.1:80"', False),
     ('command = ["/bin/true"]', False),
     ('redis = "127.0.0.1"', True),          # shows that the probe below can see redis loaded
     ('sentinels = ["127.0.0.1"]\nmaster_name = "m"', True),

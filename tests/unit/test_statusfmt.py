@@ -1,4 +1,6 @@
 """`vipd status` for people: one row per instance, each value under its heading."""
+import time
+
 from vipd.statusfmt import table
 
 HEAD = ("INSTANCE", "STATE", "PRIO/EFF", "MASTER", "VIPS", "FAILBACK", "CHECKS")
@@ -76,6 +78,30 @@ def test_drops_before_demux_are_shown_only_when_there_are_some():
 def test_no_instances_still_prints_the_heading():
     lines = table({"router_id": "lb1", "instances": []}).splitlines()
     assert lines == ["router lb1", "  ".join(HEAD)]
+
+
+def test_why_lines_show_yield_refusal_data_verdict_and_hook_output():
+    t = 1_700_000_000.0
+    st = {"router_id": "lb1", "instances": [
+        instance(state="BACKUP", last_yield={"time": t, "reason": "yield: peer's Redis is the"
+                                                                  " successor (promoted at 1235)"},
+                 refused_promotion={"time": t, "reason": "local Redis is empty"},
+                 data={"peer": "198.51.100.2", "verdict": "peer-newer", "reason": "promoted",
+                       "time": t},
+                 hook={"state": "BACKUP", "exit": 0, "output": "replica of 198.51.100.2",
+                       "time": t, "duration": 0.02}),
+        instance(name="api", hook={"state": "MASTER", "exit": None, "output": "", "time": t,
+                                   "duration": 10.0})]}
+    assert rows(st)["web"]["STATE"] == "BACKUP"          # the table itself is unchanged
+    text = table(st)
+    hhmmss = time.strftime("%H:%M:%S", time.localtime(t))
+    assert f"web: yielded at {hhmmss}: yield: peer's Redis is the successor (promoted at 1235)" \
+        in text.splitlines()
+    assert f"web: promotion refused at {hhmmss}: local Redis is empty" in text
+    assert f"web: data vs 198.51.100.2 at {hhmmss}: peer-newer (promoted)" in text
+    assert f"web: hook BACKUP at {hhmmss}: exit 0: replica of 198.51.100.2" in text
+    assert f"api: hook MASTER at {hhmmss}: timed out" in text.splitlines()
+    assert "yielded" not in table({"router_id": "lb1", "instances": [instance()]})
 
 
 def test_heartbeat_paths_get_a_line_naming_the_degraded_one():

@@ -9,6 +9,7 @@ import enum
 from dataclasses import dataclass
 
 from vipd.core.packet import Advert
+from vipd.core.succession import ReplInfo
 
 
 class State(str, enum.Enum):
@@ -74,6 +75,27 @@ class DrainChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class DataCompared:
+    """The driver's answer to CompareData: INFO from our Redis and from the peer's (None: it did
+    not answer in time or answered garbage)."""
+    peer: str
+    ours: ReplInfo | None
+    theirs: ReplInfo | None
+
+
+@dataclass(frozen=True, slots=True)
+class PromotionRefused:
+    """The master hook refused the promotion (exit status 75): its last output line says why."""
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class VipClaimed:
+    """An ARP packet from another MAC gave one of our VIPs as its sender address."""
+    mac: str
+
+
+@dataclass(frozen=True, slots=True)
 class SourceAddressChanged:
     """The address adverts are sent from changed ("" while there is none): the interface's primary
     IPv4 / link-local IPv6 address (RFC 5798 5.1.1.1, 5.1.2.1), which is also what an equal-priority
@@ -120,6 +142,17 @@ class Notify:
     state: str
     prev_state: str
     reassert: bool = False   # master keeps its role after hearing a lower-priority master
+
+
+@dataclass(frozen=True, slots=True)
+class CompareData:
+    """Fetch INFO from our Redis and from ``peer``'s, then hand the core a DataCompared."""
+    peer: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeVips:
+    """Send an ARP request for a VIP from our own address: a host that holds it will answer."""
 
 
 @dataclass(frozen=True, slots=True)

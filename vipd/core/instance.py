@@ -9,15 +9,17 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, replace
 
-from vipd.core import policy
+from vipd.core import policy, succession
 from vipd.core.events import (
-    AddVips, AdvertReceived, Announce, DrainChanged, FailbackApproved, FaultChanged, GateChanged,
-    GroupCommand, Log, Notify,
-    PriorityChanged, RemoveVips, SendAdvert, Shutdown, SourceAddressChanged, Startup, State,
-    Transition,
+    AddVips, AdvertReceived, Announce, CompareData, DataCompared, DrainChanged, FailbackApproved,
+    FaultChanged, GateChanged, GroupCommand, Log, Notify, PriorityChanged, ProbeVips,
+    PromotionRefused, RemoveVips, SendAdvert, Shutdown, SourceAddressChanged, Startup, State,
+    Transition, VipClaimed,
 )
-from vipd.core.packet import Advert, Reason
+from vipd.core.claims import ClaimProbe
+from vipd.core.contest import ASK, HOLD, Contest
 from vipd.core.paths import MAIN, HeartbeatPath, PathBook, PathOrigin, addr_int as _addr_int
+from vipd.core.packet import Advert, Reason
 from vipd.core.timers import master_down_interval_s, skew_time_s
 
 OWNER_PRIORITY = 255
@@ -39,6 +41,7 @@ class RouterParams:
     failback: str = policy.AUTO
     preempt_delay: float = 0.0
     gated: bool = False                  # failback gates configured: closed until told otherwise
+    data_hold: float = 0.0               # data source configured: longest wait for a data verdict
     synced: bool = False                 # in a sync group: MASTER only when the group says so
     interface: str = ""                  # the VIP's segment, for messages about paths
     heartbeat: tuple[HeartbeatPath, ...] = ()   # extra unicast advert paths (issue 14)
@@ -63,6 +66,7 @@ class Instance:
         self.master_adver_int_cs = params.adver_int_cs
         self.master_ip: str | None = None
         self.master_priority: int | None = None    # priority of the master we last accepted
+        self.last_other_master: str | None = None  # the last master that was not us (hooks)
         self.faults: frozenset[str] = frozenset()
         self.drained = False
         self.failback_pending = False
@@ -85,6 +89,11 @@ class Instance:
         self._peers = frozenset(params.unicast_peers)
         self.paths = (PathBook(params.interface, params.heartbeat, params.adver_int_cs / 100.0, now,
                                params.local_addr) if params.heartbeat else None)
+        # data-aware split brain (docs/data-safety.md): the other master we are meeting
+        self.contest = Contest(params.data_hold)
+        self.refused: tuple[str, float] | None = None   # last promotion the master hook refused
+        self._refused_hold = False
+        self.claims = ClaimProbe()      # another host answering ARP for our VIPs (core/claims.py)
 
     # ---- public interface -------------------------------------------------------------
 
@@ -110,12 +119,22 @@ class Instance:
             return self._source_changed(event.address)
         if isinstance(event, GroupCommand):
             return self._group_command(event.command, event.reason, now)
+        if isinstance(event, DataCompared):
+            return self._data_compared(event, now)
+        if isinstance(event, PromotionRefused):
+            return self._promotion_refused(event.reason, now)
+        if isinstance(event, VipClaimed):
+            if self.state is State.MASTER and self.claims.claimed(now):
+                self.count("vip_claims")
+                return [Log("warning", f"{event.mac} claims our VIPs while we are master: a"
+                                       " master we cannot hear; probing for it with each advert")]
+            return []
         raise UnexpectedEvent(self.state, event)
 
     def next_deadline(self) -> float | None:
         best = None
         for d in (self._adver_deadline, self._down_deadline, self._preempt_deadline,
-                  self._handover_deadline):
+                  self._handover_deadline, self.contest.deadline, self.claims.deadline):
             if d is not None and (best is None or d < best):
                 best = d
         return best
@@ -124,6 +143,12 @@ class Instance:
         actions: list = []
         if self._handover_deadline is not None and now >= self._handover_deadline:
             actions += self._end_handover("no new master heard")
+        if self.contest.deadline is not None and now >= self.contest.deadline \
+                and self.contest.expired(now):
+            # No verdict in time (a Redis that does not answer): priority decides, as without data.
+            actions.append(Log("warning", f"no data verdict for {self.contest.other[0]} within"
+                                          f" {self.params.data_hold:g}s; priority decides"))
+            actions += self._settle(now)
         if self._preempt_deadline is not None and now >= self._preempt_deadline:
             self._preempt_deadline = None
             # preempt_delay over: a lower-priority master we have been tolerating is taken over now
@@ -151,6 +176,11 @@ class Instance:
             elif self.state is State.BACKUP:
                 # drained: the master is gone and we do not take over; forget it
                 self.master_ip = self.master_priority = None
+        if self.claims.deadline is not None and now >= self.claims.deadline \
+                and self.claims.unanswered(now):
+            self.count("vip_claim_released")
+            actions += [Announce(), Log("info", "the other claimant of our VIPs let go:"
+                                                " re-announcing")]
         if self._adver_deadline is not None and now >= self._adver_deadline:
             # Keep the cadence (no drift from processing delay) unless we fell a whole interval
             # behind, e.g. after the process was frozen.
@@ -159,15 +189,19 @@ class Instance:
             self._adver_deadline = nxt if nxt > now else now + interval
             actions.append(SendAdvert(self.priority))
             self.count("adverts_sent")
+            if self.claims.active:
+                self.claims.probe_sent(now)
+                actions.append(ProbeVips())
         return actions
 
     @property
     def _timer_priority(self) -> int:
-        # While a failback gate fails (e.g. our Redis is not in sync), time our timers as the
-        # lowest priority: if the master goes away while another backup is ready, that backup's
-        # timer fires first and we do not win the election with stale data. The same while a
-        # sync group partner is in FAULT: the peer group must win.
-        if self.group_yield:
+        # While a failback gate fails (e.g. our Redis is not in sync), or right after the master
+        # hook refused a promotion, time our timers as the lowest priority: if the master goes
+        # away while another backup is ready, that backup's timer fires first and we do not win
+        # the election with stale data. The same while a sync group partner is in FAULT: the
+        # peer group must win.
+        if self._refused_hold or self.group_yield:
             return 1
         return self.priority if self.gate_ok or self.gate_forced else 1
 
@@ -251,7 +285,7 @@ class Instance:
                 # A new master: the BACKUP hook runs again with VIPD_MASTER_IP set, so a Redis
                 # replica follows the primary that actually holds the VIP.
                 actions.append(Notify("BACKUP", "BACKUP", reassert=True))
-            self.master_ip = src
+            self.master_ip = self.last_other_master = src
             self.master_priority = adv.priority
             self._down_deadline = now + self.master_down_interval
             self.wants_master = False
@@ -265,34 +299,122 @@ class Instance:
     def _master_rx(self, adv: Advert, src: str, now: float, actions: list,
                    origin: PathOrigin | None = None) -> list:
         if adv.priority == 0:
-            # RFC 5798 6.4.3: answer at once so the leaving router's backups see a master.
+            # RFC 5798 6.4.3: answer at once so the leaving router's backups see a master. And
+            # re-announce: in a split brain that just healed, the leaving router may be the one
+            # the clients' ARP entries name, and it is dropping the VIPs now.
+            self.contest.gone(src)      # it gave up (a data yield): no comparison with it now
             self._adver_deadline = now + self.params.adver_int_cs / 100.0
-            actions.append(SendAdvert(self.priority))
+            actions += [SendAdvert(self.priority), Announce()]
             self.count("adverts_sent")
             return actions
-        if adv.priority > self.priority or (
-                adv.priority == self.priority and self._higher_address(src, origin)):
-            if self.params.version == 3:
-                self.master_adver_int_cs = adv.adver_int_cs
-            self._adver_deadline = None
-            self.master_ip = src
-            self.master_priority = adv.priority
-            self._down_deadline = now + self.master_down_interval
-            actions.append(self._set_state(State.BACKUP, f"higher priority master {src}"
-                                                         f" ({adv.priority})", now))
-            actions += [RemoveVips(), Notify("BACKUP", "MASTER")]
-            return actions
+        if self.params.data_hold:
+            return self._data_rx(adv, src, now, actions)
+        return self._priority_rule(src, adv.priority, adv.adver_int_cs, now, actions, origin)
+
+    def _priority_rule(self, src: str, prio: int, int_cs: int, now: float, actions: list,
+                       origin: PathOrigin | None = None) -> list:
+        """RFC 5798 6.4.3: another master; the higher priority (then address) keeps the role."""
+        if prio > self.priority or (prio == self.priority and self._higher_address(src, origin)):
+            return self._yield(src, prio, int_cs, f"higher priority master {src} ({prio})", now,
+                               actions)
         # A lower-priority master: split brain or a late starter. RFC 9568 behaviour: advert at
         # once and re-announce, so the other side yields and switches' tables point here.
+        self.count("lower_master_seen")
+        return self._reassert(f"lower-priority master {src} ({prio}) seen; reasserting", now,
+                              actions)
+
+    def _yield(self, src: str, prio: int, int_cs: int, reason: str, now: float,
+               actions: list) -> list:
+        if self.params.version == 3:
+            self.master_adver_int_cs = int_cs
+        self._adver_deadline = None
+        self.master_ip = self.last_other_master = src
+        self.master_priority = prio
+        self._down_deadline = now + self.master_down_interval
+        # A parting advert, then silence: without it, when the winner's advert reached us first,
+        # nobody would correct the clients' ARP entries that still name our MAC, and the VIP
+        # would be dead until they expire (5-33 s on Linux). At our own priority the winner
+        # hears a lower-priority master and re-announces (vipd and keepalived both do). With a
+        # data source it is priority 0 instead: the winner re-announces too, but must not start
+        # comparing data with us, since our Redis is about to become its replica and would look
+        # like one history with a higher priority.
+        parting = 0 if self.params.data_hold else self.priority
+        self.count("adverts_sent")
+        if not parting:
+            self.count("priority0_sent")
+        actions.append(self._set_state(State.BACKUP, reason, now))
+        actions += [SendAdvert(parting), RemoveVips(), Notify("BACKUP", "MASTER")]
+        return actions
+
+    def _reassert(self, why: str, now: float, actions: list) -> list:
+        """Keep the role against another master: advert at once and re-announce the VIPs."""
         self._adver_deadline = now + self.params.adver_int_cs / 100.0
         actions += [SendAdvert(self.priority), Announce()]
         self.count("adverts_sent")
-        self.count("lower_master_seen")
-        if now - self._last_lower_master > 3 * self.params.adver_int_cs / 100.0:
-            actions.append(Log("warning", f"lower-priority master {src} ({adv.priority}) seen;"
-                                          " reasserting"))
-            actions.append(Notify("MASTER", "MASTER", reassert=True))
+        recent = 3 * self.params.adver_int_cs / 100.0
+        if now - self._last_lower_master > recent:
+            actions.append(Log("warning", why))
+            if now - self.since > recent:
+                # Not when we just became master (a preemption: the old master's parting advert):
+                # our MASTER hook has only just run.
+                actions.append(Notify("MASTER", "MASTER", reassert=True))
         self._last_lower_master = now
+        return actions
+
+    # ---- data-aware split brain (docs/data-safety.md) -----------------------------------
+
+    def _data_rx(self, adv: Advert, src: str, now: float, actions: list) -> list:
+        """Another master while a data source is configured: its Redis and ours decide, not the
+        priority (core/contest.py says when to ask and when to wait)."""
+        step = self.contest.heard(src, adv.priority, adv.adver_int_cs, now)
+        if step == ASK:
+            self.count("data_compares")
+            actions.append(CompareData(src))
+            return actions
+        if step == HOLD:
+            return actions          # verdict pending: our adverts keep their cadence meanwhile
+        return actions + self._settle(now)
+
+    def _settle(self, now: float) -> list:
+        """Decide against the other master of the current episode, by data if we know."""
+        src, prio, int_cs = self.contest.other
+        cmp = self.contest.verdict()
+        verdict = cmp.verdict if cmp else succession.Verdict.UNKNOWN
+        if verdict is succession.Verdict.PEER_NEWER:
+            self.count("data_yields")
+            return self._yield(src, prio, int_cs,
+                               f"yield: peer's Redis is the successor ({cmp.why})", now, [])
+        if verdict is succession.Verdict.OURS_NEWER:
+            self.count("data_reasserts")
+            return self._reassert(f"master {src} ({prio}) seen; keeping the role, our Redis is"
+                                  f" newer ({cmp.why})", now, [])
+        return self._priority_rule(src, prio, int_cs, now, [])
+
+    def _data_compared(self, ev: DataCompared, now: float) -> list:
+        cmp = succession.compare(ev.ours, ev.theirs)
+        if ev.peer != self.contest.pending:
+            return []               # the answer to an episode that is over
+        current = self.contest.answered(ev.peer, cmp, now)
+        actions: list = [Log("info", f"data compared with {ev.peer}: {cmp.verdict} ({cmp.why})")]
+        if self.state is State.MASTER and current:
+            actions += self._settle(now)
+        return actions
+
+    def _promotion_refused(self, reason: str, now: float) -> list:
+        """The master hook said no (e.g. our Redis is empty while the peer's holds data): give
+        the role up at once and retry only after a whole Master_Down_Interval timed as priority
+        1, so a backup with data wins first."""
+        if self.state is not State.MASTER:
+            return []
+        self.refused = (reason, now)
+        self.count("promotions_refused")
+        self._refused_hold = True
+        actions = self._leave_master()
+        self.master_ip = self.master_priority = None
+        self._down_deadline = now + self.master_down_interval
+        actions.insert(0, self._set_state(State.BACKUP, f"promotion refused by the master hook:"
+                                                        f" {reason}", now))
+        actions.append(Notify("BACKUP", "MASTER"))
         return actions
 
     # ---- other events -------------------------------------------------------------------
@@ -324,6 +446,8 @@ class Instance:
         self.master_priority = self.priority
         self.failback_pending = False
         self.failback_approved = self.gate_forced = False
+        self._refused_hold = False
+        self.contest.reset()
         self._down_deadline = None
         self._adver_deadline = now + self.params.adver_int_cs / 100.0
         self.count("adverts_sent")
@@ -455,6 +579,10 @@ class Instance:
                                              "; not yielding"))]
             if self.group_yield and self.state is State.MASTER:
                 actions += self._group_command("demote", reason, now)
+            elif self.group_yield and self.wants_master:
+                # ready before the partner's fault: wait again, now timed as priority 1
+                self.wants_master = False
+                self._down_deadline = now + self.master_down_interval
             return actions
         raise ValueError(f"unknown group command {command!r}")
 
@@ -504,6 +632,9 @@ class Instance:
         self.wants_master = False
         if new is not State.BACKUP:
             self.failback_pending = False
+        if new is not State.MASTER:
+            self.contest.deadline = None    # a held data decision only concerns a master
+            self.claims.reset()
         self.history.append((now, str(old), str(new), reason))
         self.count("transitions")
         return Transition(old, new, reason)
@@ -515,3 +646,4 @@ class Instance:
     def count(self, key: str) -> None:
         """A status counter; the driver counts its own events (send errors...) here too."""
         self.counters[key] = self.counters.get(key, 0) + 1
+

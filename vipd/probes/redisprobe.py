@@ -7,6 +7,8 @@ starts from a fresh connect and a restarted or replaced server is seen as it is 
 """
 from __future__ import annotations
 
+import socket
+
 import redis.asyncio as aioredis
 from redis.backoff import NoBackoff
 from redis.exceptions import BusyLoadingError, RedisError, ResponseError
@@ -17,11 +19,18 @@ from vipd.probes.redisinfo import (check_lag, check_role, loading_error, parse_i
                                    primary_unreachable, replica_link)
 
 
-def client(host: str, port: int, password: str | None) -> aioredis.Redis:
+def client(host: str, port: int, password: str | None, keepalive: bool = False) -> aioredis.Redis:
     """A client that never retries on its own: the check's own interval is the retry, and a
-    retry inside one run would hide a failure behind the check's timeout."""
+    retry inside one run would hide a failure behind the check's timeout. ``keepalive``: TCP
+    keepalive finds a connection that went dead silently within about 8 s (a subscription only
+    reads, so nothing else would ever notice; it then reconnects)."""
+    extra = {}
+    if keepalive:
+        extra = {"socket_keepalive": True, "socket_keepalive_options": {
+            socket.TCP_KEEPIDLE: 5, socket.TCP_KEEPINTVL: 1, socket.TCP_KEEPCNT: 3}}
     c = aioredis.Redis(host=host, port=port, password=password, decode_responses=True,
-                       protocol=2, retry=Retry(NoBackoff(), 0), single_connection_client=True)
+                       protocol=2, retry=Retry(NoBackoff(), 0), single_connection_client=True,
+                       **extra)
     # INFO as its text, for the parser shared with checks/redis
     c.set_response_callback("INFO", lambda response, **options: response)
     return c

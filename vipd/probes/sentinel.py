@@ -41,7 +41,7 @@ class SentinelProbe:
         self.master_name = master_name
         self.where = f"sentinels of {master_name}"
         self.names = [f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in sentinels]
-        self.clients = [client(h, p, password) for h, p in sentinels]
+        self.clients = [client(h, p, password, keepalive=True) for h, p in sentinels]
         self.majority = len(sentinels) // 2 + 1
         # each sentinel gets most of the run's timeout; one that does not answer in it counts as
         # unreachable, and the run still ends before the check's own timeout
