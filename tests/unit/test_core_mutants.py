@@ -476,6 +476,18 @@ def test_codec_messages_name_the_value():
         with pytest.raises(MalformedPacket) as e:
             decode(payload, ME, "224.0.0.18")
         assert e.value.detail == detail
+    zero_interval = Advert(2, 51, 100, 100, (VIP,), 4, 0, bytes(8))
+    raw = bytearray(encode(zero_interval, ME, "224.0.0.18", "vrrp-only"))
+    raw[5] = 0                                  # v2 interval byte; checksum made right again
+    raw[6:8] = b"\0\0"
+    raw[6:8] = (-(int.from_bytes(raw, "big") % 0xFFFF) % 0xFFFF).to_bytes(2, "big")
+    with pytest.raises(MalformedPacket) as e:
+        decode(bytes(raw), ME, "224.0.0.18")
+    assert (e.value.reason, e.value.detail) == (Reason.INTERVAL_ZERO, "advertisement interval is 0")
+    with pytest.raises(ValueError, match=r"^VRRPv3 has no authentication \(RFC 5798 9.2\)$"):
+        encode(Advert(3, 51, 100, 100, (VIP,), 4, 1, b""), ME, "224.0.0.18")
+    with pytest.raises(ValueError, match=r"^VRRPv2 is IPv4 only \(RFC 5798 8.4\); use version 3"):
+        encode(Advert(2, 51, 100, 100, ("2001:db8::1",), 6), "fe80::1", "ff02::12")
 
 
 @pytest.mark.parametrize("src,dst", [("255.255.255.254", "255.255.255.255"),
@@ -513,6 +525,12 @@ def test_sync_group_commands():
     assert a.step(GroupCommand("demote", "x"), 5.5) == []          # not master: nothing
     assert a.step(GroupCommand("unyield", "sync group edge: inside back"), 6.0) == [
         Log("info", "sync group edge: inside back; not yielding")]
+    b = Audited(synced=True)                    # unyield keeps a master where it is
+    b.step(Startup(), 0.0)
+    b.step("timer", b.inst.next_deadline())
+    b.step(GroupCommand("promote", "all ready"), 4.0)
+    assert b.step(GroupCommand("unyield", "back"), 4.5) == [Log("info", "back; not yielding")]
+    assert b.inst.state is State.MASTER
     a.step(DrainChanged(True), 6.5)
     assert a.step(GroupCommand("promote", "all ready"), 7.0) == []   # drained: never
     with pytest.raises(ValueError, match=r"^unknown group command 'fly'$"):
