@@ -321,26 +321,37 @@ class Lab:
 
     # --- teardown -------------------------------------------------------------------------
 
-    def down(self) -> None:
-        """Stops every process, deletes the namespaces and files; idempotent, never raises."""
+    @property
+    def namespaces(self) -> list[str]:
+        """The network namespaces this lab made (bridge, hosts, client)."""
+        return list(self._state["namespaces"]) if self._state else []
+
+    def down(self) -> list[str]:
+        """Stops every process, deletes the namespaces and files; idempotent, never raises.
+        Returns what it could not remove (also logged), so a test fixture can fail on a leak."""
         if self._torn_down:
-            return
+            return []
         self._torn_down = True
         _LIVE.discard(self)
         if self._state is None:
-            return
+            return []
+        problems = []
         with _signals_deferred():
             try:
                 self._stop_all(timeout=3.0)
-            except Exception:
+            except Exception as e:
                 log.exception("lab %s: stopping processes", self.prefix)
+                problems.append(f"stopping processes: {e!r}")
             try:
-                for problem in _destroy(self._state, self._state_path):
-                    log.warning("lab %s: %s", self.prefix, problem)
-            except Exception:
+                problems += _destroy(self._state, self._state_path)
+            except Exception as e:
                 log.exception("lab %s: teardown", self.prefix)
+                problems.append(f"teardown: {e!r}")
+        for problem in problems:
+            log.warning("lab %s: %s", self.prefix, problem)
         if not self._state["remove_workdir"]:
             log.info("lab %s: files kept in %s", self.prefix, self.workdir)
+        return problems
 
     def _stop_all(self, timeout: float) -> None:
         live = [p for p in self._procs if p.alive()]

@@ -131,21 +131,34 @@ def _listening(pid: int, port: int) -> bool:
     return False
 
 
-def _kill_in_namespaces(names: list[str]) -> list[str]:
-    """SIGKILLs every process whose network namespace is one of names (as `ip netns pids`)."""
+def namespace_keys(names: list[str]) -> set[tuple[int, int]]:
+    """(st_dev, st_ino) of each named network namespace that exists: what /proc/PID/ns/net of a
+    process inside it stats to, even after the name is deleted."""
     keys = set()
     for n in names:
         with contextlib.suppress(OSError):
             st = os.stat(NETNS_DIR / n)
             keys.add((st.st_dev, st.st_ino))
+    return keys
+
+
+def pids_in(keys: set[tuple[int, int]]) -> list[int]:
+    """Live processes (not zombies: their ns links are gone) in any of these namespaces."""
+    pids = []
+    for d in os.listdir("/proc"):
+        if d.isdigit() and int(d) != os.getpid():
+            with contextlib.suppress(OSError):
+                st = os.stat(f"/proc/{d}/ns/net")
+                if (st.st_dev, st.st_ino) in keys:
+                    pids.append(int(d))
+    return pids
+
+
+def _kill_in_namespaces(names: list[str]) -> list[str]:
+    """SIGKILLs every process whose network namespace is one of names (as `ip netns pids`)."""
+    keys = namespace_keys(names)
     for _ in range(100):
-        pids = []
-        for d in os.listdir("/proc"):
-            if d.isdigit() and int(d) != os.getpid():
-                with contextlib.suppress(OSError):
-                    st = os.stat(f"/proc/{d}/ns/net")
-                    if (st.st_dev, st.st_ino) in keys:
-                        pids.append(int(d))
+        pids = pids_in(keys)
         if not pids:
             return []
         for pid in pids:

@@ -1,7 +1,8 @@
 """Shared by every test: the netns lab on sys.path, and fixtures that build labs and remove them.
 
 A test that uses a lab is marked `lab` (so `-m "not lab"` leaves them out); without root it fails
-with a message saying why, rather than being skipped.
+with a message saying why, rather than being skipped. A lab that leaks (a namespace, or a process
+still running in one of its namespaces, after teardown) fails the test that made it.
 """
 import os
 import pathlib
@@ -12,6 +13,7 @@ import pytest
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "netns-lab"))
 
 from lab import Lab  # noqa: E402
+from lableaks import teardown_leaks  # noqa: E402
 
 
 def pytest_collection_modifyitems(items):
@@ -48,10 +50,13 @@ def lab_factory(request):
         return lab.up()
 
     yield make
+    leaks = []
     for lab in labs:
         if getattr(request.node, "lab_call_failed", False):
             print(f"\n===== logs of lab {lab.prefix} ({lab.workdir})\n{lab.logs()}")
-        lab.down()
+        leaks += teardown_leaks(lab)
+    if leaks:
+        pytest.fail("lab teardown leaked: " + "; ".join(leaks), pytrace=False)
 
 
 @pytest.fixture

@@ -175,11 +175,11 @@ class Writer:
                 out[kind] = out.get(kind, 0) + 1
         return out
 
-    def outage(self, around: float) -> float:
-        """The longest time without an OK write in the 30 s after `around` (from the last OK
-        write before it)."""
+    def outage(self, around: float, within: float = 30.0) -> float:
+        """The longest time without an OK write in the `within` s after `around` (from the last
+        OK write before it)."""
         ok = [r.t for r in self.records() if r.res == "ok"]
-        marks = [t for t in ok if t <= around][-1:] + [t for t in ok if around < t < around + 30]
+        marks = [t for t in ok if t <= around][-1:] + [t for t in ok if around < t < around + within]
         return max((b - a for a, b in zip(marks, marks[1:])), default=float("inf"))
 
     def missing(self, keys: list[int], target: str = VIP4) -> list[int]:

@@ -1,6 +1,7 @@
 """Failback policies (auto, none, semi-auto), cold start, drain and undrain, with real kernels and
 nginx on both hosts. A client GETs http://VIP/ every 5 ms throughout: each move of the VIP may
 cost it a bounded outage, and the longest one is printed next to the bound."""
+import datetime
 import time
 
 import pytest
@@ -30,6 +31,22 @@ def start_pair(lab, failback: str, **kw):
     assert wait_holder(lab, VIP4, ["h1"]), lab.holder(VIP4)
     assert wait_state(lab, p2, "BACKUP")
     return p1, p2
+
+
+def first_transition(lab, proc) -> dict | None:
+    """proc's first transition (INIT -> BACKUP at start) from its status; None before that."""
+    try:
+        return instance_status(lab, proc)["transitions"][0]
+    except Exception:     # not listening yet, or no transition yet
+        return None
+
+
+def started_at(proc, name: str = "web") -> float | None:
+    """Wall time of proc's first transition (INIT -> ...) from its log; None before it."""
+    for line in proc.output().splitlines():
+        if f"[{name}] INIT -> " in line:
+            return datetime.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+    return None
 
 
 def holders_for(lab, seconds: float) -> set:
@@ -148,13 +165,18 @@ def test_cold_start_when_lower_priority_started_alone_first(pair, failback):
     assert wait_holder(lab, VIP4, ["h2"])
     t_start = time.monotonic()
     p1 = lab.start_vipd("h1", config(P1, failback, router_id="h1", **kw))
-    assert wait_state(lab, p1, "BACKUP")
+    # h1 starts as BACKUP (with auto it may be MASTER by the first look: read its history)
+    assert lab.wait_for(lambda: first_transition(lab, p1), timeout=10, interval=0.05)
+    assert first_transition(lab, p1)["to"] == "BACKUP"
     if failback == "auto":
-        assert wait_holder(lab, VIP4, ["h1"], timeout=5)
-        took = time.monotonic() - t_start
-        print(f"\ncold start, auto: h1 master {took:.3f}s after it was started"
+        assert wait_holder(lab, VIP4, ["h1"], timeout=5 + time.monotonic() - t_start)
+        # timed on h1's own clock from its start (INIT -> BACKUP), not from when the test
+        # launched it: a loaded machine may take seconds to start a process
+        hist = instance_status(lab, p1)["transitions"]
+        took = next(x["time"] for x in hist if x["to"] == "MASTER") - hist[0]["time"]
+        print(f"\ncold start, auto: h1 master {took:.3f}s after it started"
               f" (preempt_delay 1.0s)")
-        assert 1.0 <= took < 4.0
+        assert 1.0 <= took < 2.0
         reason_words = "preempt"
     else:
         assert holders_for(lab, 4 * MDI) == {("h2",)}
@@ -175,20 +197,34 @@ def test_cold_start_when_lower_priority_started_alone_first(pair, failback):
 def test_cold_start_together_elects_higher_priority_whatever_the_policy(pair, failback):
     """Both start at once, the lower-priority one first: neither has heard a master, so the one
     whose Master_Down_Interval ends first (the higher priority: shorter Skew_Time) wins. That holds
-    while the higher one starts less than the difference of the Skew_Times after the other."""
+    while the higher one starts less than the difference of the Skew_Times after the other.
+    Which process gets going first is up to the scheduler: a start where h1 came first, or too
+    late, proves nothing and is made again (both stopped well before either could be master)."""
     lab = pair
     high, interval = 200, 1.0
     window = (high - P2) / 256 * interval
-    p2 = lab.start_vipd("h2", vipd_config(priority=P2, interval=interval, failback=failback),
-                        wait=False)
-    p1 = lab.start_vipd("h1", vipd_config(priority=high, interval=interval, failback=failback))
+    for attempt in range(1, 9):
+        p2 = lab.start_vipd("h2", vipd_config(priority=P2, interval=interval, failback=failback),
+                            wait=False)
+        p1 = lab.start_vipd("h1", vipd_config(priority=high, interval=interval,
+                                              failback=failback), wait=False)
+        # from the logs, not `vipd status`: on a loaded machine a status call can take longer
+        # than Master_Down_Interval, and this decision must come before either is master
+        assert lab.wait_for(lambda: started_at(p1) and started_at(p2), timeout=10, interval=0.02)
+        gap = started_at(p1) - started_at(p2)
+        print(f"\ncold start together ({failback}), attempt {attempt}: h1 started {gap:+.3f}s"
+              f" after h2; it wins if in (0, {window:.3f}s) = ({high}-{P2})/256 * {interval}s")
+        if 0 < gap < window:
+            break
+        p1.stop()
+        p2.stop()
+        assert wait_holder(lab, VIP4, [], timeout=5)     # a clean stop removes the VIP
+    else:
+        pytest.fail("in 8 starts h2 never started first and within the window")
     assert wait_holder(lab, VIP4, ["h1"], timeout=3 * interval + 5), lab.holder(VIP4)
     assert wait_state(lab, p2, "BACKUP")
     s1, s2 = instance_status(lab, p1), instance_status(lab, p2)
-    gap = s1["transitions"][0]["time"] - s2["transitions"][0]["time"]
-    print(f"\ncold start together ({failback}): h1 started {gap:+.3f}s after h2;"
-          f" it wins if below {window:.3f}s = ({high}-{P2})/256 * {interval}s")
-    assert gap < window, "the hosts did not start together: the test proves nothing"
+    assert 0 < s1["transitions"][0]["time"] - s2["transitions"][0]["time"] < window
     assert holders_for(lab, 2 * interval) == {("h1",)}
     assert s2["failback_pending"] is False and s1["failback_pending"] is False
     assert_logged_once(lab, p1, p2)

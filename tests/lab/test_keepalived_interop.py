@@ -26,6 +26,13 @@ def keepalived_side(mode, priority):
     return keepalived_config(priority=priority, **MODES[mode])
 
 
+def heard_and_dropped(st) -> tuple[int, dict]:
+    """(adverts received from the peer, discard counters) of one vipd instance's status."""
+    c = st["counters"]
+    return (c.get("adverts_received", 0) - c.get("own_advert", 0),
+            {k: v for k, v in c.items() if k.startswith("discard_")})
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_vipd_master_keepalived_backup(pair, mode):
     lab = pair
@@ -37,17 +44,22 @@ def test_vipd_master_keepalived_backup(pair, mode):
     assert lab.holder(VIP4) == ["h1"], kp.output()[-2000:]
     st = instance_status(lab, vp)
     assert st["state"] == "MASTER"
-    assert not {k: v for k, v in st["counters"].items() if k.startswith("discard_")}
     # vipd fails: keepalived takes over.
     lab.cut(h1)
     assert wait_holder(lab, VIP4, ["h2"], timeout=8)
     assert lab.wait_for(lambda: lab.http_get(lab.client, f"http://{VIP4}/", timeout=0.5) == "h2\n",
                         timeout=5)
     # vipd back: it takes the role back from keepalived (preemption).
+    heard_before, _ = heard_and_dropped(instance_status(lab, vp))
     lab.heal(h1)
     assert wait_holder(lab, VIP4, ["h1"], timeout=8)
     assert never_two_holders(lab, VIP4, 2.0) == []
     assert lab.http_get(lab.client, f"http://{VIP4}/") == "h1\n"
+    # Only now has keepalived sent vipd anything (a backup is silent): its adverts as master
+    # were heard and none was dropped.
+    heard, dropped = heard_and_dropped(instance_status(lab, vp))
+    assert heard > heard_before, "vipd heard no advert from keepalived"
+    assert not dropped, dropped
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -61,7 +73,8 @@ def test_keepalived_master_vipd_backup(pair, mode):
     assert never_two_holders(lab, VIP4, 3.0) == []
     st = instance_status(lab, vp)
     assert st["state"] == "BACKUP" and st["master_ip"] == h1.ip4
-    assert not {k: v for k, v in st["counters"].items() if k.startswith("discard_")}, st["counters"]
+    heard, dropped = heard_and_dropped(st)
+    assert heard > 0 and not dropped, st["counters"]
     # keepalived fails: vipd takes over.
     lab.cut(h1)
     assert wait_state(lab, vp, "MASTER", timeout=8)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from conftest import VIP4, instance_status, vipd_config, wait_holder, wait_state
+from conftest import REPO, VIP4, instance_status, vipd_config, wait_holder, wait_state
 from test_tracking import add_dummy
 
 pytestmark = pytest.mark.lab
@@ -136,3 +136,21 @@ def test_garp_delay_sends_a_second_burst(pair):
     first, second = times[:2], times[2:]
     assert first[1] - first[0] < 0.1 and second[1] - second[0] < 0.1
     assert 0.5 < second[0] - first[0] < 1.0, times     # garp_delay after the first burst
+
+
+def test_reverse_check_lowers_priority_while_it_passes(pair):
+    """A maintenance-style check: while nginx answers on h1, h1 steps back (-60); when it stops
+    answering, h1 takes the role again."""
+    lab = pair
+    h1, h2 = lab.hosts
+    checks = (f'[checks.web]\ncommand = ["{REPO}/checks/nginx", "--url", "http://127.0.0.1/"]\n'
+              "interval = 0.3\ntimeout = 1.0\nrise = 1\nfall = 1\n")
+    track = 'track_checks = [{name = "web", weight = -60, reverse = true}]'
+    p1 = lab.start_vipd(h1, vipd_config(priority=150, extra=checks, instances_extra=track))
+    lab.start_vipd(h2, vipd_config(priority=100))
+    assert wait_holder(lab, VIP4, ["h2"], timeout=10)
+    assert lab.wait_for(lambda: instance_status(lab, p1)["effective_priority"] == 90, timeout=5)
+    lab.stop_nginx(h1)
+    assert wait_holder(lab, VIP4, ["h1"], timeout=10)
+    st = instance_status(lab, p1)
+    assert st["effective_priority"] == 150 and st["checks"]["web"]["ok"] is False

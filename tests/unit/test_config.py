@@ -5,6 +5,7 @@ import dataclasses
 import ipaddress
 import pathlib
 import socket
+import tomllib
 
 import pytest
 
@@ -469,8 +470,19 @@ EXAMPLES = sorted(REPO.glob("etc/**/*.toml"))
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[str(p.relative_to(REPO)) for p in EXAMPLES])
 def test_example_config_loads(path):
+    """Each example loads, and what was loaded is what the file says (a loader that dropped an
+    instance or a key, or put a default in its place, fails here)."""
     cfg = load(str(path))
-    assert cfg.instances
+    raw = tomllib.loads(path.read_text())
+    assert [i.name for i in cfg.instances] == [i["name"] for i in raw["instance"]]
+    assert set(cfg.checks) == set(raw.get("checks", {}))
+    for inst, want in zip(cfg.instances, raw["instance"]):
+        for key in ("interface", "vrid", "priority", "version", "advert_interval", "failback",
+                    "preempt_delay", "unicast_peers", "unicast_src", "auth_pass", "checksum"):
+            if key in want:
+                got = getattr(inst, key)
+                assert (list(got) if isinstance(got, tuple) else got) == want[key], (inst.name, key)
+        assert [str(v) for v in inst.vips] == [v for v in want["vips"] if isinstance(v, str)]
 
 
 @pytest.mark.parametrize("pair", ["nginx-pair", "unicast-pair"])

@@ -175,11 +175,29 @@ def test_all_paths_silent_is_not_degraded():
     assert fresh.paths.states(0.1, fresh.master_down_interval) == ["silent", "silent"]
 
 
-def test_a_path_never_heard_is_degraded_only_after_one_down_interval():
+def test_a_path_never_heard_is_degraded_one_down_interval_after_another_delivers():
     b = make(priority=50)
     mdi = b.master_down_interval
     assert logs(rx(b, 0.5, MAIN, PEER)) == []
     assert b.paths.states(0.5, mdi) == ["ok", "silent"]   # just started: not yet a fault
-    out = rx(b, mdi + 0.1, MAIN, PEER)
-    assert b.paths.states(mdi + 0.1, mdi) == ["ok", "degraded"]
+    out = rx(b, 0.5 + mdi - 0.1, MAIN, PEER)   # measured from the first advert heard
+    assert b.paths.states(0.5 + mdi - 0.1, mdi) == ["ok", "silent"]
+    out = rx(b, 0.5 + mdi + 0.1, MAIN, PEER)
+    assert b.paths.states(0.5 + mdi + 0.1, mdi) == ["ok", "degraded"]
     assert [m for m in logs(out) if "eth1 degraded" in m]
+
+
+def test_paths_silent_together_are_measured_from_the_first_advert_after():
+    """After a time with no adverts at all (a master back after a takeover, a late start), the
+    first advert arrives on one path a moment before the other: not a degraded path."""
+    b = make(priority=50)
+    mdi = b.master_down_interval
+    t = 30.0                                    # nothing heard for long, on any path
+    assert logs(rx(b, t, MAIN, PEER)) == []     # eth0 first: eth1 is not degraded for that
+    assert b.paths.states(t + 0.001, mdi) == ["ok", "silent"]
+    rx(b, t + 0.001, HB, PEER_HB)
+    out = []
+    for k in range(1, 6):                       # from now on eth1 stays silent
+        out += rx(b, t + k, MAIN, PEER)
+    assert b.paths.states(t + 5, mdi) == ["ok", "degraded"]
+    assert logs(out) == ["heartbeat path eth1 degraded: no advert for 3.999s while eth0 delivers"]

@@ -4,9 +4,11 @@ A daemon that decodes every packet on the wire must never crash on one; and anyt
 must be something it could have sent itself.
 """
 import ipaddress
+import os
 import struct
+from collections import Counter
 
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, given, settings, target
 from hypothesis import strategies as st
 from scapy.utils import checksum as scapy_checksum
 
@@ -15,7 +17,17 @@ from vipd.core.packet import (
     encode, split_ipv4,
 )
 
-FUZZ = settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# scripts/mutants lowers the example counts (VIPD_FUZZ_EXAMPLES) so that each of the hundreds of
+# codec mutants runs in seconds; the suite runs them in full.
+EXAMPLES = int(os.environ.get("VIPD_FUZZ_EXAMPLES", "600"))
+FUZZ = settings(max_examples=EXAMPLES, deadline=None,
+                suppress_health_check=[HealthCheck.too_slow])
+# The path-coverage tests draw heavier inputs and assert which paths they reached: derandomized,
+# so the set of inputs (and so the verdict) is the same on every run and machine; 400 reach each
+# path at least 5 times (the counts are printed). With fewer (mutation runs) the reach is not
+# asserted, only that nothing crashes.
+PATH_EXAMPLES = min(400, EXAMPLES)
+PATHS = settings(FUZZ, max_examples=PATH_EXAMPLES, derandomize=True, database=None)
 
 ipv4s = st.ip_addresses(v=4).map(str)
 ipv6s = st.ip_addresses(v=6).map(str)
@@ -75,15 +87,24 @@ def assert_reencodes(advert, payload, src, dst):
         assert out == payload
 
 
+# How far into decode() a payload got, in the order of its checks: target() steers hypothesis
+# toward inputs that pass more of them.
+DEPTH = {"short": 0, "bad_version": 1, "bad_type": 2, "addr_count": 3, "truncated": 4,
+         "length_mismatch": 4, "bad_checksum": 5, "interval_zero": 6, "accepted": 7}
+
+
 def decode_or_malformed(payload, src, dst, family):
+    """The decoder's verdict on `payload`: "accepted" or the discard reason."""
     try:
         advert = decode(payload, src, dst, family)
     except MalformedPacket as exc:
-        event(f"rejected: {exc.reason}")   # --hypothesis-show-statistics shows the mix
-        return None
-    event("accepted")
-    assert_reencodes(advert, payload, src, dst)
-    return advert
+        outcome = exc.reason.value
+    else:
+        outcome = "accepted"
+        assert_reencodes(advert, payload, src, dst)
+    event(f"decode: {outcome}")   # --hypothesis-show-statistics shows the mix
+    target(DEPTH[outcome], label="decode depth")
+    return outcome
 
 
 @FUZZ
@@ -99,13 +120,6 @@ def test_every_encodable_advert_decodes_to_itself(case):
     else:   # both variants agree only when the pseudo-header sums to zero; then the first wins
         both = encode(advert, src, dst, "pseudo-header") == encode(advert, src, dst, "vrrp-only")
         assert got.checksum_mode == ("pseudo-header" if both else mode)
-
-
-@FUZZ
-@given(st.binary(max_size=120), st.sampled_from([4, 6]), st.data())
-def test_random_bytes_never_crash_decode(payload, family, data):
-    src, dst = data.draw(endpoints(family))
-    decode_or_malformed(payload, src, dst, family)
 
 
 def pseudo_header(src, dst, length, family):
@@ -136,17 +150,119 @@ def test_mutated_adverts_never_crash_decode(data):
     decode_or_malformed(payload, src, dst, advert.family)
 
 
-@FUZZ
-@given(st.binary(max_size=120))
-def test_random_bytes_never_crash_split_ipv4(datagram):
+# VRRP header bytes set to values that mean something there, by the check they aim at
+HEADER_FIELDS = {"version": [(0, 0x11), (0, 0x41), (0, 0x21)],     # 0x21: v2, wrong over IPv6
+                 "type": [(0, 0x32), (0, 0x30)],
+                 "count": [(3, 0)],
+                 "interval": [(4, 0), (5, 0)],     # v3: high bits of the 12; v2: all of it
+                 "checksum": [(6, 0), (7, 0)]}
+
+
+@st.composite
+def structured_payloads(draw):
+    """(payload, src, dst, family): random bytes, or a sent advert as is, mutated, with one
+    header field set to a value that means something there, and either of the last two with
+    its checksum made right again (so the checks after the checksum get a say)."""
+    kind = draw(st.sampled_from(["random", "valid", "mutated", "mutated, checksum fixed",
+                                 "field", "field, checksum fixed"]))
+    if kind == "random":
+        family = draw(st.sampled_from([4, 6]))
+        src, dst = draw(endpoints(family))
+        return draw(st.binary(max_size=120)), src, dst, family
+    advert, src, dst, mode, payload = draw(sent_adverts())
+    if kind.startswith("mutated"):
+        payload = draw(mutated(payload))
+    elif kind.startswith("field"):
+        payload = bytearray(payload)
+        at, value = draw(st.sampled_from(HEADER_FIELDS[draw(st.sampled_from(list(HEADER_FIELDS)))]))
+        payload[at] = value
+        payload = bytes(payload)
+    if kind.endswith("checksum fixed"):
+        payload = with_checksum(payload, src, dst, advert.family, mode if advert.version == 3
+                                else "vrrp-only")
+    return payload, src, dst, advert.family
+
+
+# Each path of decode() the structured inputs must reach, and so show they are exercised.
+DECODE_PATHS = {"accepted", "bad_checksum", "truncated", "length_mismatch", "bad_version",
+                "bad_type", "addr_count", "short"}
+
+
+def test_structured_inputs_never_crash_decode_and_reach_every_path():
+    seen = Counter()
+
+    @PATHS
+    @given(structured_payloads())
+    def run(case):
+        seen[decode_or_malformed(*case)] += 1
+
+    run()
+    print(f"\ndecode outcomes: {dict(seen.most_common())}")
+    if PATH_EXAMPLES == 400:
+        assert DECODE_PATHS <= set(seen), f"never reached: {DECODE_PATHS - set(seen)}"
+
+
+def split_outcome(datagram):
+    """split_ipv4's verdict and, when it passes, decode's: e.g. "split ok, decode: accepted"."""
     try:
         src, dst, ttl, payload = split_ipv4(datagram)
-    except MalformedPacket:
-        return
+    except MalformedPacket as exc:
+        event(f"split: {exc.reason.value}")
+        target(0, label="split+decode depth")
+        return f"split: {exc.reason.value}"
     header_len = (datagram[0] & 0x0F) * 4
     assert payload == datagram[header_len:struct.unpack_from("!H", datagram, 2)[0]]
     assert 0 <= ttl <= 255
-    decode_or_malformed(payload, src, dst, 4)
+    outcome = decode_or_malformed(payload, src, dst, 4)
+    target(1 + DEPTH[outcome], label="split+decode depth")
+    return f"split ok, decode: {outcome}"
+
+
+# IPv4 header bytes set to a value that means something there: version 6, IHL 4 (16 bytes),
+# protocol TCP, a fragment, total length below the header or past the datagram.
+IP_FIELDS = [(0, 0x65), (0, 0x44), (9, 6), (6, 0x20), (7, 1), (2, 0), (3, 10), (2, 0xFF)]
+
+
+@st.composite
+def structured_datagrams(draw):
+    """Random bytes, or a whole IPv4 datagram carrying a sent advert: as is, mutated anywhere
+    (cut short, extended), with one IP header field set to a value that means something, with
+    its last byte changed, or cut short of its IP total length."""
+    kind = draw(st.sampled_from(["random", "valid", "mutated", "ip field", "last byte", "cut"]))
+    if kind == "random":
+        return draw(st.binary(max_size=120))
+    advert, src, dst, _, payload = draw(sent_adverts(families=(4,)))
+    options = draw(st.sampled_from([b"", bytes([148, 4, 0, 0]), bytes(40)]))
+    datagram = _datagram(payload, src, dst, options)
+    if kind == "mutated":
+        return draw(mutated(datagram))
+    datagram = bytearray(datagram)
+    if kind == "ip field":
+        at, value = draw(st.sampled_from(IP_FIELDS))
+        datagram[at] = value
+    elif kind == "last byte":      # an address or auth byte: only the checksum can tell
+        datagram[-1] ^= draw(st.integers(1, 255))
+    elif kind == "cut":            # shorter than its IP total length says
+        datagram = datagram[:draw(st.integers(20, len(datagram) - 1))]
+    return bytes(datagram)
+
+
+SPLIT_PATHS = {"split: short", "split: bad_ip_header", "split: truncated",
+               "split ok, decode: accepted", "split ok, decode: bad_checksum"}
+
+
+def test_structured_datagrams_never_crash_split_and_reach_every_path():
+    seen = Counter()
+
+    @PATHS
+    @given(structured_datagrams())
+    def run(datagram):
+        seen[split_outcome(datagram)] += 1
+
+    run()
+    print(f"\nsplit_ipv4 outcomes: {dict(seen.most_common())}")
+    if PATH_EXAMPLES == 400:
+        assert SPLIT_PATHS <= set(seen), f"never reached: {SPLIT_PATHS - set(seen)}"
 
 
 def _datagram(payload, src, dst, options):

@@ -48,3 +48,27 @@ def test_group_hook_once_per_group_transition():
     assert hooks == [("BACKUP", "INIT"), ("MASTER", "BACKUP"), ("FAULT", "MASTER"),
                      ("STOP", "FAULT")]
     assert g.state is State.INIT
+
+
+def test_instance_yield_demotes_a_master_and_makes_a_ready_backup_wait_as_priority_1():
+    from vipd.core.events import AdvertReceived, GroupCommand, SendAdvert, Startup
+    from vipd.core.instance import Instance, RouterParams
+    from vipd.core.packet import Advert
+    inst = Instance("in", RouterParams(vrid=52, priority=150, vips=("203.0.113.100",),
+                                       local_addr="203.0.113.1", synced=True), 0.0)
+    inst.handle(Startup(), 0.0)
+    mdi = inst.master_down_interval
+    assert inst.handle_timer(mdi)[0].message.endswith("waiting for the sync group")
+    assert inst.wants_master and inst.state is State.BACKUP     # synced: no MASTER on its own
+    inst.handle(GroupCommand("yield", "edge: out in FAULT"), 10.0)
+    assert not inst.wants_master
+    assert inst.next_deadline() == 10.0 + inst.master_down_interval > 10.0 + mdi   # priority 1
+    inst.handle(GroupCommand("unyield", "edge: no member in FAULT"), 11.0)
+    inst.handle(GroupCommand("promote", "edge: every member ready"), 11.0)
+    assert inst.state is State.MASTER
+    # a yielding member never preempts a lower-priority master
+    actions = inst.handle(GroupCommand("yield", "edge: out in FAULT"), 12.0)
+    assert inst.state is State.BACKUP and SendAdvert(0) in actions
+    lower = Advert(version=3, vrid=52, priority=100, adver_int_cs=100, addresses=("203.0.113.100",))
+    inst.handle(AdvertReceived(lower, "203.0.113.2", 255, True), 12.5)
+    assert inst.master_ip == "203.0.113.2" and not inst.wants_master

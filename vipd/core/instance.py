@@ -501,6 +501,8 @@ class Instance:
             return []
         self.params = replace(self.params, local_addr=address)
         self._local_int = _addr_int(address)
+        if self.paths is not None:
+            self.paths.set_local(address)     # the heartbeat tie-break compares it too
         if self.state is State.MASTER:
             self.master_ip = address
         return [Log("info", f"source address {old or 'none'} -> {address or 'none'}")]
@@ -579,6 +581,10 @@ class Instance:
                                              "; not yielding"))]
             if self.group_yield and self.state is State.MASTER:
                 actions += self._group_command("demote", reason, now)
+            elif self.group_yield and self.wants_master:
+                # ready before the partner's fault: wait again, now timed as priority 1
+                self.wants_master = False
+                self._down_deadline = now + self.master_down_interval
             return actions
         raise ValueError(f"unknown group command {command!r}")
 

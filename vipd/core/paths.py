@@ -56,12 +56,21 @@ class PathBook:
         self.last: list[float | None] = [None] * len(self.names)
         self.received = [0] * len(self.names)
         self._start = now
+        self._delivering_since = now     # since when some path delivers (after all were silent)
         # same-instant window: a master sends on all paths back to back; far less than an interval
         self._window = adver_int_s / 4
         self._main: tuple[str, int, float] | None = None          # (src, priority, when)
         self._path: dict[int, tuple[str, int, float]] = {}         # path -> (src, priority, when)
         self._peer_main: dict[tuple[int, str], str] = {}            # (path, peer) -> VIP-seg. addr
         self._reported: set[int] = set()                            # paths logged as degraded
+
+    @property
+    def local_addr(self) -> str:
+        return self._local
+
+    def set_local(self, local_addr: str) -> None:
+        """Our VIP-segment address changed (the driver follows the interface's primary)."""
+        self._local = local_addr
 
     def is_peer(self, path: int, src: str) -> bool:
         """The per-path peer list (RFC 5798 unicast: only configured peers are heard)."""
@@ -71,6 +80,10 @@ class PathBook:
               actions: list) -> tuple[str, PathOrigin | None]:
         """A valid advert arrived on path: record it, log path changes into actions, and return
         the sender as the state machine should see it (its VIP-segment address when known)."""
+        if not any(t is not None and now - t <= silent_after for t in self.last):
+            # the first advert after every path was silent (start, or a master came back): the
+            # other paths are measured from now, not from their last advert of long ago
+            self._delivering_since = now
         self.last[path] = now
         self.received[path] += 1
         if path in self._reported:
@@ -113,9 +126,8 @@ class PathBook:
             if st == "degraded" and i not in self._reported:
                 self._reported.add(i)
                 ok = [self.names[j] for j, s in enumerate(states) if s == "ok"]
-                since = self.last[i] if self.last[i] is not None else self._start
                 actions.append(Log("warning", f"heartbeat path {self.names[i]} degraded: no advert"
-                                              f" for {now - since:.3f}s while {', '.join(ok)}"
+                                              f" for {now - self._silent_from(i):.3f}s while {', '.join(ok)}"
                                               " delivers"))
 
     def states(self, now: float, silent_after: float) -> list[str]:
@@ -125,9 +137,14 @@ class PathBook:
         fresh = [t is not None and now - t <= silent_after for t in self.last]
         if not any(fresh):
             return ["silent"] * len(fresh)
-        started = now - self._start > silent_after
-        return ["ok" if f else ("degraded" if started or self.last[i] is not None else "silent")
+        return ["ok" if f else
+                "degraded" if now - self._silent_from(i) > silent_after else "silent"
                 for i, f in enumerate(fresh)]
+
+    def _silent_from(self, path: int) -> float:
+        """Since when path has been silent while another one delivers."""
+        t = self.last[path]
+        return max(self._start if t is None else t, self._delivering_since)
 
     def status(self, now: float, silent_after: float) -> list[dict]:
         states = self.states(now, silent_after)
