@@ -29,8 +29,12 @@ def test_frozen_master_yields_to_the_promoted_redis(lab_factory, monkeypatch, da
     lab = lab_factory(hosts=2)
     h1, h2 = lab.hosts
     if not data_aware:
+        # The control: no data_source, and not the redis-orphan check either (fall 1): a check
+        # frozen with vipd times out on thaw and would take h1 to FAULT, hiding what the RFC
+        # priority rule alone does.
         monkeypatch.setattr(redispair, "example_config", lambda *a, **kw: "\n".join(
-            line for line in example_config(*a, **kw).splitlines()
+            'track_checks = ["redis"]' if line.startswith("track_checks") else line
+            for line in example_config(*a, **kw).splitlines()
             if not line.startswith("data_source")))
     p1, p2 = start_pair(lab)
     assert through_vip(lab, "SET", "before", "1") == "OK"

@@ -202,11 +202,11 @@ def test_redis_pair_partition_with_heartbeat_promotes_nothing(lab_factory, monke
     its Redis is never promoted (a watcher polls its role every 20 ms), no write answered OK is
     lost, not even unacknowledged ones. Then the heartbeat link is cut too and h2's Redis is
     promoted: the watcher does see a promotion."""
-    from test_data_safety import Pair
+    from datasafety import Pair
 
     lab = segments(lab_factory)
     monkeypatch.setattr(rp, "example_config", with_heartbeat)
-    pair = Pair(lab)
+    pair = Pair(lab, INTERVAL)
     p2, writer = pair.p2, pair.writer
     watcher = lab.spawn("h2", [sys.executable, rp.WRITER, "watch", rp.PORT], name="redis-watch")
     assert lab.wait_for(lambda: "slave" in watcher.output(), timeout=5), watcher.output()

@@ -40,3 +40,12 @@ def test_same_source_is_no_event_and_our_own_advert_is_recognised():
     inst.handle(SourceAddressChanged("198.51.100.7"), 3.0)
     _equal_advert_from(inst, "198.51.100.7", 4.0)       # our own, looped back: not a peer
     assert inst.state is State.MASTER and inst.counters.get("own_advert") == 1
+
+
+def test_heartbeat_paths_learn_the_new_source_too():
+    from vipd.core.paths import HeartbeatPath
+    hb = (HeartbeatPath(interface="eth1", peers=("203.0.113.2",), source="203.0.113.1"),)
+    inst = Instance("web", RouterParams(vrid=51, priority=100, vips=(VIP,),
+                                        local_addr="198.51.100.1", heartbeat=hb), 0.0)
+    inst.handle(SourceAddressChanged("198.51.100.9"), 1.0)
+    assert inst.paths is not None and inst.paths.local_addr == "198.51.100.9"

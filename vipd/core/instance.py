@@ -501,6 +501,8 @@ class Instance:
             return []
         self.params = replace(self.params, local_addr=address)
         self._local_int = _addr_int(address)
+        if self.paths is not None:
+            self.paths.set_local(address)     # the heartbeat tie-break compares it too
         if self.state is State.MASTER:
             self.master_ip = address
         return [Log("info", f"source address {old or 'none'} -> {address or 'none'}")]

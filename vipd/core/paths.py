@@ -64,6 +64,14 @@ class PathBook:
         self._peer_main: dict[tuple[int, str], str] = {}            # (path, peer) -> VIP-seg. addr
         self._reported: set[int] = set()                            # paths logged as degraded
 
+    @property
+    def local_addr(self) -> str:
+        return self._local
+
+    def set_local(self, local_addr: str) -> None:
+        """Our VIP-segment address changed (the driver follows the interface's primary)."""
+        self._local = local_addr
+
     def is_peer(self, path: int, src: str) -> bool:
         """The per-path peer list (RFC 5798 unicast: only configured peers are heard)."""
         return src in self.paths[path - 1].peers
