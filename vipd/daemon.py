@@ -499,7 +499,9 @@ class Daemon:
         elif t is RemoveVips:
             holdings.remove(self.nl, rt.cfg)
             rt.vips_on = False
-        elif t is Announce and rt.core.state is State.MASTER:
+        elif t is Announce and rt.core.state is State.MASTER and rt.vips_on:
+            # not while the VIPs wait for the master hook (a reassert on hearing the old master
+            # during the hook): the announce that follows the held-back AddVips covers it
             self._announce(rt, rt.cfg.garp_repeat)
 
     def _send(self, rt: Runtime, priority: int) -> None:
