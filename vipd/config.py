@@ -20,14 +20,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from vipd.confparity import (  # noqa: F401  (re-exported: the parity keys' types)
-    SCOPES, HeldVip, TrackFile, VirtualRoute, VirtualRule,
-)
 from vipd.confchecks import CheckConfig, parse_checks
+from vipd.confparity import (  # noqa: F401  (re-exported: the parity keys' types)
+    SCOPES, HeldVip, TrackFile, VirtualRoute, VirtualRule, held_vip, parity_keys,
+)
 from vipd.confparse import (
     BAD, REQUIRED, Bad, Table, abs_path, argv, array, boolean, choice, did_you_mean, env_name,
-    first_family, held_vip, host_port, ifname, in_family, integer, parity_keys, plain_address,
-    seconds, short_name, show, string, vip,
+    first_family, host_port, ifname, in_family, integer, plain_address, seconds, short_name, show,
+    string, vip,
 )
 from vipd.core.paths import HeartbeatPath
 
