@@ -77,7 +77,8 @@ def audit(inst: Instance, actions: list, now: float, before: dict) -> None:
         assert inst.since == now and inst.state is t.new
         assert inst.history[-1] == (now, str(t.old), str(t.new), t.reason)
         assert len(inst.history) <= Instance.HISTORY
-    for flag in ("drained", "failback_pending", "failback_approved", "gate_forced", "gate_ok"):
+    for flag in ("drained", "failback_pending", "failback_approved", "gate_forced", "gate_ok",
+                 "wants_master", "group_yield"):
         assert type(getattr(inst, flag)) is bool, flag
     assert type(inst.faults) is frozenset
     assert inst.master_ip is None or (type(inst.master_ip) is str and inst.master_ip)
@@ -121,7 +122,9 @@ ADVERTS = st.builds(
     lambda p, i, src, addrs, v, fam: AdvertReceived(
         adv(p, interval_cs=i * 100 if v == 2 else i, version=v, addrs=addrs, family=fam), src,
         255, True),
-    st.integers(0, 255), st.sampled_from([1, 2, 100, 37]), st.sampled_from([LOW, HIGH, ME]),
+    st.one_of(st.sampled_from([0, 0, 1, 49, 50, 51, 99, 100, 101, 150, 254, 255]),
+              st.integers(0, 255)),
+    st.sampled_from([1, 2, 100, 37]), st.sampled_from([LOW, HIGH, ME]),
     st.sampled_from([(VIP,), (VIP2,), (VIP, VIP2), (VIP2, VIP)]), st.sampled_from([3, 3, 2]),
     st.sampled_from([4, 4, 6]))
 EVENTS = st.one_of(
@@ -235,9 +238,30 @@ def test_lower_master_warning_is_rate_limited_to_three_intervals():
     a.step(Startup(), 0.0)
     a.step("timer", a.inst.next_deadline())
     warned = [bool(logs(a.step(AdvertReceived(adv(50), LOW, 255, True), t)))
-              for t in (10.0, 12.0, 13.0, 16.5)]
-    # 12 and 13 are within 3 s (3 intervals) of the last sighting; 16.5 is more than 3 s after 13
-    assert warned == [True, False, False, True]
+              for t in (10.0, 12.0, 15.0, 17.98, 21.5)]
+    # each sighting restarts the 3 s (3 intervals): 15.0 is exactly 3 s after 12.0 (not more),
+    # 17.98 is 2.98 s after 15.0; 21.5 is 3.52 s after 17.98
+    assert warned == [True, False, False, False, True]
+    assert a.inst.counters["lower_master_seen"] == 5
+
+
+def test_counted_answers_and_ignored_adverts():
+    a = Audited()
+    a.step(Startup(), 0.0)
+    a.step(AdvertReceived(adv(50), LOW, 255, True), 0.5)       # lower, we may preempt: ignored
+    assert a.inst.counters["lower_priority_ignored"] == 1
+    a.step("timer", a.inst.next_deadline())
+    sent = a.inst.counters["adverts_sent"]
+    assert SendAdvert(100) in a.step(AdvertReceived(adv(0), LOW, 255, True), 5.0)
+    assert a.inst.counters["adverts_sent"] == sent + 1 and a.inst.next_deadline() == 6.0
+
+
+def test_drained_backup_has_no_pending_failback():
+    a = Audited(failback="semi-auto")
+    a.step(Startup(), 0.0)
+    a.step(DrainChanged(True), 0.2)
+    assert logs(a.step(AdvertReceived(adv(50), LOW, 255, True), 0.5)) == []
+    assert a.inst.failback_pending is False
 
 
 def test_preempt_delay_end_does_not_preempt_a_higher_master():
@@ -476,6 +500,18 @@ def test_codec_messages_name_the_value():
         with pytest.raises(MalformedPacket) as e:
             decode(payload, ME, "224.0.0.18")
         assert e.value.detail == detail
+    zero_interval = Advert(2, 51, 100, 100, (VIP,), 4, 0, bytes(8))
+    raw = bytearray(encode(zero_interval, ME, "224.0.0.18", "vrrp-only"))
+    raw[5] = 0                                  # v2 interval byte; checksum made right again
+    raw[6:8] = b"\0\0"
+    raw[6:8] = (-(int.from_bytes(raw, "big") % 0xFFFF) % 0xFFFF).to_bytes(2, "big")
+    with pytest.raises(MalformedPacket) as e:
+        decode(bytes(raw), ME, "224.0.0.18")
+    assert (e.value.reason, e.value.detail) == (Reason.INTERVAL_ZERO, "advertisement interval is 0")
+    with pytest.raises(ValueError, match=r"^VRRPv3 has no authentication \(RFC 5798 9.2\)$"):
+        encode(Advert(3, 51, 100, 100, (VIP,), 4, 1, b""), ME, "224.0.0.18")
+    with pytest.raises(ValueError, match=r"^VRRPv2 is IPv4 only \(RFC 5798 8.4\); use version 3"):
+        encode(Advert(2, 51, 100, 100, ("2001:db8::1",), 6), "fe80::1", "ff02::12")
 
 
 @pytest.mark.parametrize("src,dst", [("255.255.255.254", "255.255.255.255"),
@@ -513,7 +549,19 @@ def test_sync_group_commands():
     assert a.step(GroupCommand("demote", "x"), 5.5) == []          # not master: nothing
     assert a.step(GroupCommand("unyield", "sync group edge: inside back"), 6.0) == [
         Log("info", "sync group edge: inside back; not yielding")]
-    a.step(DrainChanged(True), 6.5)
-    assert a.step(GroupCommand("promote", "all ready"), 7.0) == []   # drained: never
+    # demoted and free again: its down timer makes it ready once more, and says so
+    assert logs(a.step("timer", a.inst.next_deadline())) == [
+        ("info", "master down timer expired: ready for MASTER, waiting for the sync group")]
+    a.step(GroupCommand("promote", "all ready"), 10.0)
+    a.step(GroupCommand("yield", "y"), 10.5)
+    a.step(GroupCommand("unyield", "u"), 10.6)
+    b = Audited(synced=True)                    # unyield keeps a master where it is
+    b.step(Startup(), 0.0)
+    b.step("timer", b.inst.next_deadline())
+    b.step(GroupCommand("promote", "all ready"), 4.0)
+    assert b.step(GroupCommand("unyield", "back"), 4.5) == [Log("info", "back; not yielding")]
+    assert b.inst.state is State.MASTER
+    a.step(DrainChanged(True), 11.0)
+    assert a.step(GroupCommand("promote", "all ready"), 11.5) == []   # drained: never
     with pytest.raises(ValueError, match=r"^unknown group command 'fly'$"):
         a.inst.handle(GroupCommand("fly", "x"), 8.0)
