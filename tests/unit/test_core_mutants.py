@@ -565,3 +565,12 @@ def test_sync_group_commands():
     assert a.step(GroupCommand("promote", "all ready"), 11.5) == []   # drained: never
     with pytest.raises(ValueError, match=r"^unknown group command 'fly'$"):
         a.inst.handle(GroupCommand("fly", "x"), 8.0)
+
+
+def test_a_pending_failback_ends_when_the_backup_leaves_backup():
+    a = Audited(failback="semi-auto")
+    a.step(Startup(), 0.0)
+    a.step(AdvertReceived(adv(50), LOW, 255, True), 0.5)
+    assert a.inst.failback_pending is True
+    a.step(FaultChanged(frozenset({"eth0"})), 1.0)
+    assert a.inst.state is State.FAULT and a.inst.failback_pending is False
