@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import dataclasses
 import ipaddress
 import json
 import logging
@@ -36,44 +35,24 @@ import threading
 import time
 import tomllib
 
-log = logging.getLogger("vipd.lab")
+import labstate
+from labfaults import Faults
+from labhost import Host
+from labkit import HTTP_GET, NGINX_CONF, PING
+from labproc import NETNS_DIR, Capture, CommandError, LabError, Proc, listening, run_ip, start_time
+from labstate import FAMILY, STATE_DIR
 
-from labkit import _DROP, _HTTP_GET, _PING, NGINX_CONF, _vrrp_from, frames_from  # noqa: E402
-from labproc import Capture, Proc, _kill_in_namespaces, _listening, _start_time  # noqa: E402,F401
+__all__ = ["Lab", "Host", "Proc", "Capture", "LabError", "CommandError", "REPO", "VIPD",
+           "FAMILY", "STATE_DIR", "NETNS_DIR"]
+
+log = logging.getLogger("vipd.lab")
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 VIPD = REPO / ".venv" / "bin" / "vipd"
-FAMILY = "vl"                       # every lab prefix starts with this; --all-stale only looks here
-STATE_DIR = pathlib.Path("/run/vipd-lab")
-NETNS_DIR = pathlib.Path("/run/netns")
 BRIDGE = "br0"
 BRIDGE2 = "br1"                     # the optional second segment (Lab.add_segment)
 CLIENT_ID = 200
 CAPTURE_FILTER = "ip proto 112 or ip6 proto 112 or arp or icmp6"
-
-
-
-class LabError(RuntimeError):
-    pass
-
-
-class CommandError(subprocess.CalledProcessError):
-    """A failed command in the lab; unlike its base class it shows what the command printed."""
-
-    def __str__(self) -> str:
-        return f"{super().__str__()}\nstdout: {self.stdout}\nstderr: {self.stderr}"
-
-
-@dataclasses.dataclass(frozen=True)
-class Host:
-    name: str       # "h1" .. "hN", or "c" for the client
-    ns: str         # network namespace
-    ifname: str     # the host's side of its veth pair
-    ip4: str
-    ip6: str
-    port: str       # the bridge's side, in the bridge namespace
-    mac: str
-    id: int         # I of hI, 200 for the client: the last byte of ip4
 
 
 # Labs that are up in this process, taken down at exit whatever happens.
@@ -117,36 +96,6 @@ def _signals_deferred():
             signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
-def _ip(args: list[str], batch: list[str] | None = None, tool: str = "ip") -> None:
-    cmd = [tool, *args] + (["-batch", "-"] if batch is not None else [])
-    r = subprocess.run(cmd, input="\n".join(batch or []) + "\n", capture_output=True, text=True,
-                       timeout=30)
-    if r.returncode:
-        raise CommandError(r.returncode, cmd, r.stdout, r.stderr + "\n" + "\n".join(batch or []))
-
-
-def _destroy(state: dict, state_path: pathlib.Path) -> list[str]:
-    """Removes what a state file records: processes, namespaces, work directory, the file."""
-    problems = []
-    names = [n for n in state.get("namespaces", []) if n.startswith(state["prefix"])]
-    try:
-        problems += _kill_in_namespaces(names)
-        present = [n for n in names if (NETNS_DIR / n).exists()]
-        if present:
-            _ip(["-force"], [f"netns del {n}" for n in present])
-    except Exception as e:   # teardown goes on: the next steps may still succeed
-        problems.append(f"deleting namespaces: {e}")
-    left = [n for n in names if (NETNS_DIR / n).exists()]
-    if left:
-        problems.append(f"namespaces left: {left}")
-    workdir = state.get("workdir")
-    if workdir and os.path.isdir(workdir) and state.get("remove_workdir"):
-        shutil.rmtree(workdir, onerror=lambda f, p, e: problems.append(f"removing {p}: {e[1]}"))
-    if not left:
-        state_path.unlink(missing_ok=True)
-    return problems
-
-
 class Lab:
     """N hosts and a client on a bridge; see the module docstring for the topology.
 
@@ -171,8 +120,7 @@ class Lab:
         self._services: dict[tuple[str, str], list[Proc]] = {}
         self._state: dict | None = None
         self._state_path: pathlib.Path | None = None
-        self._silenced: set[str] = set()            # hosts cut silently
-        self._clsact: set[str] = set()              # bridge ports with a clsact qdisc
+        self._faults: Faults | None = None           # made once the bridge namespace is named
         self._torn_down = False
 
     def __repr__(self) -> str:
@@ -204,29 +152,15 @@ class Lab:
 
     def _claim(self) -> None:
         """Picks a prefix nobody uses and records, before anything exists, what will exist."""
-        STATE_DIR.mkdir(parents=True, exist_ok=True)
         rand = random.SystemRandom()
-        for _ in range(50):
-            prefix = self.prefix or FAMILY + "".join(
-                rand.choice(string.ascii_lowercase + string.digits) for _ in range(5))
-            path = STATE_DIR / f"{prefix}.json"
-            names = self._plan(prefix)
-            if any((NETNS_DIR / n).exists() for n in names):
-                if self.prefix:
-                    raise LabError(f"namespaces with prefix {prefix} exist already")
-                continue
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            except FileExistsError:
-                if self.prefix:
-                    raise LabError(f"prefix {prefix} is taken ({path}); if its run died: "
-                                   f"python {__file__} down --all-stale") from None
-                continue
-            os.close(fd)
-            break
-        else:
-            raise LabError("no free lab prefix found")
+
+        def new_prefix() -> str:
+            return FAMILY + "".join(rand.choice(string.ascii_lowercase + string.digits)
+                                    for _ in range(5))
+
+        prefix, path, names = labstate.claim(self.prefix, new_prefix, self._plan)
         self.prefix, self._state_path = prefix, path
+        self._faults = Faults(self.bridge_ns, self.addrs)
         if self._workdir_arg:
             self.workdir = pathlib.Path(self._workdir_arg).resolve()
             made = not self.workdir.exists()
@@ -235,13 +169,11 @@ class Lab:
             self.workdir, made = pathlib.Path(tempfile.mkdtemp(prefix=f"vipd-lab-{prefix}-")), True
         self._state = {"prefix": prefix, "hosts": self.n, "namespaces": names,
                        "workdir": str(self.workdir), "remove_workdir": made and not self.keep,
-                       "pid": os.getpid(), "start": _start_time(os.getpid())}
+                       "pid": os.getpid(), "start": start_time(os.getpid())}
         self._save_state()
 
     def _save_state(self) -> None:
-        tmp = self._state_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self._state, indent=1) + "\n")
-        tmp.replace(self._state_path)
+        labstate.save(self._state, self._state_path)
 
     def _plan(self, prefix: str) -> list[str]:
         def member(name: str, i: int) -> Host:
@@ -257,7 +189,7 @@ class Lab:
         return [*self.hosts, self.client]
 
     def _build(self) -> None:
-        _ip([], [f"netns add {n}" for n in self._state["namespaces"]])
+        run_ip([], [f"netns add {n}" for n in self._state["namespaces"]])
         # Defaults first: a new device takes its namespace's defaults when it is created.
         # The bridge namespace has no IPv6 so it adds no MLD/RS noise of its own to the segment.
         sysctls = {self.bridge_ns: ["net.ipv6.conf.all.disable_ipv6=1",
@@ -271,7 +203,7 @@ class Lab:
         for m in self.members:
             batch += [f"link add {m.port} type veth peer name {m.ifname} address {m.mac} netns {m.ns}",
                       f"link set {m.port} master {BRIDGE} up"]
-        _ip(["-n", self.bridge_ns], batch)
+        run_ip(["-n", self.bridge_ns], batch)
         self._parallel([["ip", "-n", m.ns, "-batch", "-"] for m in self.members], [
             f"link set lo up\naddr add {m.ip4}/24 dev {m.ifname}\n"
             f"addr add {m.ip6}/64 dev {m.ifname} nodad\nlink set {m.ifname} up\n"
@@ -285,7 +217,7 @@ class Lab:
         for m in self.members:
             batch += [f"link add {m.port}b type veth peer name eth1 address "
                       f"02:76:6c:01:00:{m.id:02x} netns {m.ns}", f"link set {m.port}b master {BRIDGE2} up"]
-        _ip(["-n", self.bridge_ns], batch)
+        run_ip(["-n", self.bridge_ns], batch)
         self._parallel([["ip", "-n", m.ns, "-batch", "-"] for m in self.members], [
             f"addr add 203.0.113.{m.id}/24 dev eth1\naddr add 2001:db8:1::{m.id}/64 dev eth1 nodad\n"
             "link set eth1 up\n" for m in self.members])
@@ -293,7 +225,7 @@ class Lab:
     def set_port(self, port: str, up: bool) -> None:
         """A bridge port ("h1", or "h1b" on the second segment) up or down: the host sees its
         carrier come and go."""
-        _ip(["-n", self.bridge_ns, "link", "set", port, "up" if up else "down"])
+        run_ip(["-n", self.bridge_ns, "link", "set", port, "up" if up else "down"])
 
     def holder_on(self, vip: str, ifname: str) -> list[str]:
         """Names of the members whose ifname carries vip (holder() looks at eth0 only)."""
@@ -343,7 +275,7 @@ class Lab:
                 log.exception("lab %s: stopping processes", self.prefix)
                 problems.append(f"stopping processes: {e!r}")
             try:
-                problems += _destroy(self._state, self._state_path)
+                problems += labstate.destroy(self._state, self._state_path)
             except Exception as e:
                 log.exception("lab %s: teardown", self.prefix)
                 problems.append(f"teardown: {e!r}")
@@ -452,7 +384,7 @@ class Lab:
         conf = self.write(f"{host.name}/nginx-{port}/nginx.conf", NGINX_CONF.format(d=d, port=port))
         proc = self.spawn(host, ["nginx", "-p", d, "-c", conf, "-e", "stderr"], name=f"nginx-{port}")
         proc.config_path = conf
-        self._await(proc, lambda: _listening(proc.pid, port), "nginx", 10)
+        self._await(proc, lambda: listening(proc.pid, port), "nginx", 10)
         return self._service(host, "nginx", proc)
 
     def stop_nginx(self, host: Host | str) -> None:
@@ -467,7 +399,7 @@ class Lab:
                                  "--protected-mode", "no", "--daemonize", "no",
                                  "--pidfile", d / "redis.pid", "--logfile", "", *extra],
                           name=f"redis-{port}")
-        self._await(proc, lambda: _listening(proc.pid, port), "redis-server", 10)
+        self._await(proc, lambda: listening(proc.pid, port), "redis-server", 10)
         return self._service(host, "redis", proc)
 
     def stop_redis(self, host: Host | str) -> None:
@@ -504,63 +436,29 @@ class Lab:
 
     # --- faults -----------------------------------------------------------------------------
 
-    def _tc(self, batch: list[str], force: bool = False) -> None:
-        _ip((["-force"] if force else []) + ["-n", self.bridge_ns], batch, tool="tc")
-
-    def _bpf(self, host: Host, where: str, pref: int, prog: str) -> list[str]:
-        """tc lines for a classic-BPF filter at host's bridge port. Direct action: the program's
-        return value is the verdict, so no action modules (gact, skbedit) are needed."""
-        new = [] if host.port in self._clsact else [f"qdisc add dev {host.port} clsact"]
-        self._clsact.add(host.port)
-        return new + [f"filter add dev {host.port} {where} pref {pref} bpf da bytecode '{prog}'"]
-
     def cut(self, host: Host | str, silent: bool = False) -> None:
         """Not silent: the bridge side goes down and the host sees carrier loss. Silent: the link
         stays up but the bridge port drops every frame both ways (a hung switch port)."""
-        host = self._h(host)
-        if not silent:
-            _ip(["-n", self.bridge_ns, "link", "set", host.port, "down"])
-        elif host.name not in self._silenced:
-            self._tc(self._bpf(host, "ingress", 1, _DROP) + self._bpf(host, "egress", 1, _DROP))
-            self._silenced.add(host.name)
+        self._faults.cut(self._h(host), silent)
 
     def heal(self, host: Host | str) -> None:
         """Undoes either cut (a partition stays)."""
-        host = self._h(host)
-        if host.name in self._silenced:
-            self._silenced.discard(host.name)
-            self._tc([f"filter del dev {host.port} {d} pref 1" for d in ("ingress", "egress")])
-        _ip(["-n", self.bridge_ns, "link", "set", host.port, "up"])
+        self._faults.heal(self._h(host))
 
     def partition(self, a: Host | str, b: Host | str) -> None:
-        """Drops VRRP (IP protocol 112, IPv4 and IPv6) between a and b; all else still flows.
-
-        Each side's port drops, on the way out, VRRP from the other side, recognised by its MAC
-        or its IP source address (so adverts sent from a virtual MAC are caught too).
-        """
-        a, b = self._h(a), self._h(b)
-        batch = []
-        for src, dst in ((a, b), (b, a)):
-            v6 = [x.split("/")[0] for x in self.addrs(src) if x.startswith("fe80:")] + [src.ip6]
-            batch += self._bpf(dst, "egress", 1000 + src.id, _vrrp_from(src.mac, src.ip4, v6))
-        self._tc(batch)
+        """Drops VRRP (IP protocol 112, IPv4 and IPv6) between a and b; all else still flows."""
+        self._faults.partition(self._h(a), self._h(b))
 
     def unpartition(self, a: Host | str, b: Host | str) -> None:
-        a, b = self._h(a), self._h(b)
-        self._tc([f"filter del dev {dst.port} egress pref {1000 + src.id}"
-                  for src, dst in ((a, b), (b, a))], force=True)
+        self._faults.unpartition(self._h(a), self._h(b))
 
     def isolate(self, a: Host | str, b: Host | str) -> None:
         """Drops every frame between a and b (by source MAC), both ways; the client and other
         hosts still reach both. For a host cut off from its peers but not from its clients."""
-        a, b = self._h(a), self._h(b)
-        self._tc([line for src, dst in ((a, b), (b, a))
-                  for line in self._bpf(dst, "egress", 2000 + src.id, frames_from(src.mac))])
+        self._faults.isolate(self._h(a), self._h(b))
 
     def unisolate(self, a: Host | str, b: Host | str) -> None:
-        a, b = self._h(a), self._h(b)
-        self._tc([f"filter del dev {dst.port} egress pref {2000 + src.id}"
-                  for src, dst in ((a, b), (b, a))], force=True)
+        self._faults.unisolate(self._h(a), self._h(b))
 
     # --- observing --------------------------------------------------------------------------
 
@@ -580,14 +478,14 @@ class Lab:
 
     def ping(self, src_host: Host | str, dst: str, count: int = 1, timeout: float = 1.0) -> bool:
         """Whether any of count echo requests to dst is answered within timeout seconds each."""
-        r = self.run(src_host, [sys.executable, "-I", "-S", "-c", _PING, dst, count, timeout],
+        r = self.run(src_host, [sys.executable, "-I", "-S", "-c", PING, dst, count, timeout],
                      check=False, timeout=count * timeout + 10)
         return r.returncode == 0
 
     def http_get(self, src_host: Host | str, url: str, timeout: float = 2.0) -> str | None:
         """The body of the answer, or None (no answer, timeout, HTTP status 400 or more)."""
         argv = ([self.curl, "-sfg", "--noproxy", "*", "--max-time", timeout, url] if self.curl
-                else [sys.executable, "-I", "-S", "-c", _HTTP_GET, url, timeout])
+                else [sys.executable, "-I", "-S", "-c", HTTP_GET, url, timeout])
         r = self.run(src_host, argv, check=False, timeout=timeout + 10)
         return r.stdout if r.returncode == 0 else None
 
@@ -638,6 +536,8 @@ def _with_socket(text: str, sock: str) -> tuple[str, str]:
 
 
 if __name__ == "__main__":
+    # The command gets Lab from here: importing lab from labcli would, under `python lab.py`, load
+    # a second copy of this module (its own live-lab set and exit handler) and make a cycle.
     from labcli import main
 
-    sys.exit(main())
+    sys.exit(main(Lab))

@@ -6,7 +6,7 @@ import ipaddress
 
 
 # Echo request/reply with a raw socket; Debian's minimal images have no ping binary.
-_PING = r"""
+PING = r"""
 import os, socket, struct, sys, time
 dst, count, wait = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 v6 = ":" in dst
@@ -34,7 +34,7 @@ sys.exit(1)
 """
 
 # GET with http.client (urllib would honour proxy settings), for machines without curl.
-_HTTP_GET = r"""
+HTTP_GET = r"""
 import http.client, sys, urllib.parse
 u = urllib.parse.urlsplit(sys.argv[1])
 try:
@@ -68,7 +68,7 @@ http {{
 """
 
 
-_DROP = "1,6 0 0 2"     # classic BPF `ret #TC_ACT_SHOT`
+DROP = "1,6 0 0 2"     # classic BPF `ret #TC_ACT_SHOT`
 
 
 def _cbpf(prog: list) -> str:
@@ -92,7 +92,7 @@ def _cbpf(prog: list) -> str:
     return f"{len(out)}," + ",".join(" ".join(map(str, ins)) for ins in out)
 
 
-def _vrrp_from(mac: str, ip4: str, ip6s: list[str]) -> str:
+def vrrp_from(mac: str, ip4: str, ip6s: list[str]) -> str:
     """Classic BPF: drop VRRP whose source MAC is mac or whose IP source is ip4 or in ip6s;
     anything else returns TC_ACT_UNSPEC, i.e. on to the next filter."""
     m = bytes.fromhex(mac.replace(":", ""))

@@ -4,8 +4,12 @@ from __future__ import annotations
 import pathlib
 import time
 
-from lab import NETNS_DIR, Lab
-from labproc import namespace_keys, pids_in
+from typing import TYPE_CHECKING
+
+from labproc import NETNS_DIR, namespace_keys, pids_in
+
+if TYPE_CHECKING:    # lab imports nothing of this module: no cycle, only the type
+    from lab import Lab
 
 # How long a process killed at teardown may take to be gone (SIGKILL is not instant on a loaded
 # machine: the task must be scheduled to die). Polled, so a quick exit costs nothing.

@@ -1,7 +1,6 @@
-"""Processes the lab starts in its namespaces, and finding/killing them by namespace."""
+"""Processes the lab starts in its namespaces, the commands it runs to build and break them,
+and finding/killing processes by namespace."""
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 import contextlib
 import logging
@@ -11,11 +10,30 @@ import signal
 import subprocess
 import time
 
-if TYPE_CHECKING:
-    from lab import Host
+from labhost import Host
 
 log = logging.getLogger("vipd.lab")
 NETNS_DIR = pathlib.Path("/run/netns")
+
+
+class LabError(RuntimeError):
+    pass
+
+
+class CommandError(subprocess.CalledProcessError):
+    """A failed command in the lab; unlike its base class it shows what the command printed."""
+
+    def __str__(self) -> str:
+        return f"{super().__str__()}\nstdout: {self.stdout}\nstderr: {self.stderr}"
+
+
+def run_ip(args: list[str], batch: list[str] | None = None, tool: str = "ip") -> None:
+    """Runs `ip` (or `tc`) with args, and batch as its -batch input if given."""
+    cmd = [tool, *args] + (["-batch", "-"] if batch is not None else [])
+    r = subprocess.run(cmd, input="\n".join(batch or []) + "\n", capture_output=True, text=True,
+                       timeout=30)
+    if r.returncode:
+        raise CommandError(r.returncode, cmd, r.stdout, r.stderr + "\n" + "\n".join(batch or []))
 
 
 def _killpg(pgid: int, sig: int) -> None:
@@ -113,14 +131,14 @@ class Capture:
         return self.path
 
 
-def _start_time(pid: int) -> int | None:
+def start_time(pid: int) -> int | None:
     try:   # field 22; the command name in field 2 may contain spaces and parentheses
         return int(pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
     except (OSError, IndexError, ValueError):
         return None
 
 
-def _listening(pid: int, port: int) -> bool:
+def listening(pid: int, port: int) -> bool:
     """Whether the namespace of pid has a TCP socket listening on port (no process spawned)."""
     for table in ("tcp", "tcp6"):
         with contextlib.suppress(OSError):
@@ -154,7 +172,7 @@ def pids_in(keys: set[tuple[int, int]]) -> list[int]:
     return pids
 
 
-def _kill_in_namespaces(names: list[str]) -> list[str]:
+def kill_in_namespaces(names: list[str]) -> list[str]:
     """SIGKILLs every process whose network namespace is one of names (as `ip netns pids`)."""
     keys = namespace_keys(names)
     for _ in range(100):

@@ -11,7 +11,7 @@ import asyncio
 import logging
 from typing import Callable
 
-from vipd.config import CheckConfig
+from vipd.confchecks import CheckConfig
 from vipd.core.tracking import RiseFall
 from vipd.hooks import run_program
 from vipd.probes.run import make_probe, run_probe

@@ -20,14 +20,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from vipd.confchecks import CheckConfig, parse_checks
 from vipd.confparity import (  # noqa: F401  (re-exported: the parity keys' types)
-    SCOPES, HeldVip, TrackFile, VirtualRoute, VirtualRule,
+    SCOPES, HeldVip, TrackFile, VirtualRoute, VirtualRule, held_vip, parity_keys,
 )
-from vipd.confparse import (  # noqa: F401  (the parsers live there)
-    _BAD, _Bad, _REQUIRED, _Table, _abs_path, _argv, _array, _choice, _first_family, _ifname, _in_family, _integer, _name, _plain_address, _seconds, _string, _vip, _key, _show, _did_you_mean,
-    _boolean, _held_vip, _parity_keys,
+from vipd.confparse import (
+    BAD, REQUIRED, Bad, Table, abs_path, argv, array, boolean, choice, did_you_mean, env_name,
+    first_family, host_port, ifname, in_family, integer, plain_address, seconds, short_name, show,
+    string, vip,
 )
-
 from vipd.core.paths import HeartbeatPath
 
 IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
@@ -54,60 +55,6 @@ class ConfigError(Exception):
 
     def __str__(self) -> str:
         return "\n".join(str(issue) for issue in self.issues)
-
-
-@dataclass(frozen=True)
-class HttpCheck:
-    """GET a URL (HTTP/1.1); healthy on the expected status and, if set, body substring."""
-    http: str
-    expect_status: int = 200
-    expect_body: str | None = None
-    insecure: bool = False          # https: skip certificate verification
-
-
-@dataclass(frozen=True)
-class TcpCheck:
-    """Healthy when a TCP connect succeeds within the timeout."""
-    tcp: str                        # "host:port"
-
-
-@dataclass(frozen=True)
-class RedisCheck:
-    """PING; optionally the role and, for a replica, being in sync (as checks/redis --synced)."""
-    redis: str                      # "host:port"
-    role: str = "any"
-    synced: bool = False
-    max_lag: float = 30.0           # seconds since the replica last heard from its primary
-    password_env: str | None = None
-    password_file: str | None = None
-
-
-@dataclass(frozen=True)
-class SentinelCheck:
-    """Healthy where the primary that a majority of the sentinels can be asked names is local."""
-    sentinels: tuple[str, ...]      # "host:port" each
-    master_name: str
-    password_env: str | None = None
-    password_file: str | None = None
-
-
-BuiltinCheck = HttpCheck | TcpCheck | RedisCheck | SentinelCheck
-
-
-@dataclass(frozen=True)
-class CheckConfig:
-    name: str
-    command: tuple[str, ...] = ()   # a program check, or ...
-    interval: float = 1.0
-    timeout: float = 1.0
-    rise: int = 2
-    fall: int = 2
-    weight: int = 0
-    builtin: BuiltinCheck | None = None   # ... one run on the event loop (vipd/probes)
-
-    @property
-    def kind(self) -> str:
-        return "command" if self.builtin is None else _CHECK_KIND_KEY[type(self.builtin)]
 
 
 @dataclass(frozen=True)
@@ -255,9 +202,7 @@ class Config:
         raise KeyError(f"no instance named {name!r}")
 
 
-# ---- problem reporting ----------------------------------------------------------------------
-
-Problem = tuple[str, str]               # (key path relative to the table being read, reason)
+# ---- section and instance parsers -----------------------------------------------------------
 
 
 def _tracked(cls: type, name_parse: Callable[[Any], str],
@@ -266,10 +211,10 @@ def _tracked(cls: type, name_parse: Callable[[Any], str],
     def parse(value: Any) -> Any:
         if isinstance(value, str):
             return cls(name=name_parse(value))
-        t = _Table(value, cls, "a name or an inline table {name = ..., weight = ..., reverse = ...}")
-        t.get("name", name_parse, _REQUIRED)
+        t = Table(value, cls, "a name or an inline table {name = ..., weight = ..., reverse = ...}")
+        t.get("name", name_parse, REQUIRED)
         t.get("weight", weight_parse)
-        t.get("reverse", _boolean)
+        t.get("reverse", boolean)
         return t.build()
     return parse
 
@@ -277,212 +222,80 @@ def _tracked(cls: type, name_parse: Callable[[Any], str],
 def _heartbeat_path(family: int | None) -> Callable[[Any], HeartbeatPath]:
     """One heartbeat path: {interface = ..., peers = [...], source = ...} (issue 14)."""
     def addr(what: str) -> Callable[[Any], Any]:
-        return lambda v: str(_in_family(family, _plain_address, what)(v))
+        return lambda v: str(in_family(family, plain_address, what)(v))
 
     def parse(value: Any) -> HeartbeatPath:
-        t = _Table(value, HeartbeatPath, "an inline table {interface = ..., peers = [...],"
+        t = Table(value, HeartbeatPath, "an inline table {interface = ..., peers = [...],"
                                          " source = ...}")
-        t.get("interface", _ifname, _REQUIRED)
-        t.get("peers", _array(addr("the VIPs are"), unique=str, nonempty=True,
-                              what="a non-empty array of addresses"), _REQUIRED)
-        t.get("source", addr("the VIPs are"), _REQUIRED)
+        t.get("interface", ifname, REQUIRED)
+        t.get("peers", array(addr("the VIPs are"), unique=str, nonempty=True,
+                              what="a non-empty array of addresses"), REQUIRED)
+        t.get("source", addr("the VIPs are"), REQUIRED)
         if t.ok("peers", "source") and t.values["source"] in t.values["peers"]:
-            t.problem("source", f"{_show(t.values['source'])} is also listed in peers")
+            t.problem("source", f"{show(t.values['source'])} is also listed in peers")
         return t.build()
     return parse
 
 
 def _check_ref(defined: list[str] | None) -> Callable[[Any], str]:
     def parse(value: Any) -> str:
-        name = _string(value)
+        name = string(value)
         if defined is not None and name not in defined:
-            raise _Bad(f"no check {_show(name)} is defined in [checks]"
-                       + _did_you_mean(name, defined))
+            raise Bad(f"no check {show(name)} is defined in [checks]"
+                       + did_you_mean(name, defined))
         return name
     return parse
 
 
 def _notify(raw: Any) -> NotifyConfig:
-    t = _Table(raw, NotifyConfig)
+    t = Table(raw, NotifyConfig)
     for hook in ("master", "backup", "fault", "stop"):
-        t.get(hook, _argv)
-    t.get("timeout", _seconds(0, lo_open=True))
+        t.get(hook, argv)
+    t.get("timeout", seconds(0, lo_open=True))
     return t.build()
-
-
-def _host_port(default_port: int | None) -> Callable[[Any], str]:
-    """"host:port" ("[v6]:port" for IPv6); the port may be left out where there is a default."""
-    want = '"HOST:PORT"' if default_port is None else f'"HOST" or "HOST:PORT" (default port {default_port})'
-
-    def parse(value: Any) -> str:
-        if not isinstance(value, str):
-            raise _Bad(f"must be {want}, got {_show(value)}")
-        if default_port is not None and value.count(":") > 1 and not value.startswith("["):
-            value = f"[{value}]"        # a bare IPv6 address: the port is the default
-        m = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\](?::(\d+))?|([^\s:\[\]/]+)(?::(\d+))?", value)
-        host = m and (m[1] or m[3])
-        port = m and (m[2] or m[4])
-        if not m or (port is None and default_port is None) or (port and not 0 < int(port) < 65536):
-            raise _Bad(f"must be {want}, got {_show(value)}")
-        port = int(port) if port else default_port
-        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    return parse
-
-
-def _http_url(value: Any) -> str:
-    m = isinstance(value, str) and re.fullmatch(r"https?://[^/\s?#]+[^\s]*", value)
-    if not m:
-        raise _Bad(f'must be an http:// or https:// URL like "http://127.0.0.1/health", '
-                   f"got {_show(value)}")
-    return value
-
-
-def _env_name(value: Any) -> str:
-    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
-        raise _Bad(f"must be the name of an environment variable, got {_show(value)}")
-    return value
-
-
-_PASSWORD_KEYS = {"password_env": _env_name, "password_file": _abs_path}
-# What each built-in check reads: its kind key (required), then its own options.
-_BUILTIN_KEYS: dict[type, dict[str, Callable[[Any], Any]]] = {
-    HttpCheck: {"http": _http_url, "expect_status": _integer(100, 599),
-                "expect_body": _string, "insecure": _boolean},
-    TcpCheck: {"tcp": _host_port(None)},
-    RedisCheck: {"redis": _host_port(6379), "role": _choice("any", "master", "replica"),
-                 "synced": _boolean, "max_lag": _seconds(0, lo_open=True), **_PASSWORD_KEYS},
-    SentinelCheck: {"sentinels": _array(_host_port(26379), unique=str, nonempty=True,
-                                        what='a non-empty array of "HOST:PORT"'),
-                    "master_name": _string, **_PASSWORD_KEYS},
-}
-_CHECK_KIND_KEY = {cls: next(iter(keys)) for cls, keys in _BUILTIN_KEYS.items()}
-_KIND_CLASS = {kind: cls for cls, kind in _CHECK_KIND_KEY.items()}
-_CHECK_KINDS = ("command", *_KIND_CLASS)
-_OPTION_KINDS: dict[str, list[str]] = {}     # option key -> the kinds that have it
-for _cls, _keys in _BUILTIN_KEYS.items():
-    for _opt in list(_keys)[1:]:
-        _OPTION_KINDS.setdefault(_opt, []).append(_CHECK_KIND_KEY[_cls])
-
-
-def _ignore(t: _Table, key: str, reason: str) -> None:
-    """Report a key that is wrong where it stands (so it is not also called unknown)."""
-    t.get(key, lambda v: v)
-    t.values.pop(key)
-    t.problem(key, reason)
-
-
-def _builtin(t: _Table, kind: str | None) -> BuiltinCheck | None:
-    """The built-in check ``kind`` names with its options (None for a command check).
-
-    Options of another kind are errors, so that a check cannot silently do something other than
-    what its author meant (say, expect_status on a tcp check)."""
-    cls = _KIND_CLASS.get(kind)
-    own = _BUILTIN_KEYS.get(cls, {})
-    values: dict[str, Any] = {}
-    for key in list(t.raw):
-        if key != kind and key in own:
-            values[key] = t.get(key, own[key])
-            t.values.pop(key)
-        elif key in _OPTION_KINDS and key not in own:
-            _ignore(t, key, "only valid in a check with "
-                    + " or ".join(f"{k} = ..." for k in _OPTION_KINDS[key]))
-    if cls is None:
-        return None
-    values[kind] = t.values.pop(kind)
-    ok = all(v is not _BAD for v in values.values())
-    if "password_env" in values and "password_file" in values:
-        t.problem("password_file", "give password_env or password_file, not both")
-        ok = False
-    if cls is SentinelCheck and "master_name" not in values:
-        t.problem("master_name", "required key is missing (the name the sentinels monitor)")
-        ok = False
-    return cls(**values) if ok else None
 
 
 def _data_source(raw: Any) -> DataSourceConfig:
-    t = _Table(raw, DataSourceConfig, 'an inline table like { redis = "127.0.0.1:6379" }')
-    t.get("redis", _host_port(6379), _REQUIRED)
-    t.get("peer_port", _integer(1, 65535))
-    env = t.get("password_env", _env_name)
-    path = t.get("password_file", _abs_path)
-    t.get("timeout", _seconds(0.01, 5))
-    if env not in (None, _BAD) and path not in (None, _BAD):
+    t = Table(raw, DataSourceConfig, 'an inline table like { redis = "127.0.0.1:6379" }')
+    t.get("redis", host_port(6379), REQUIRED)
+    t.get("peer_port", integer(1, 65535))
+    env = t.get("password_env", env_name)
+    path = t.get("password_file", abs_path)
+    t.get("timeout", seconds(0.01, 5))
+    if env not in (None, BAD) and path not in (None, BAD):
         t.problem("password_file", "give password_env or password_file, not both")
     return t.build()
 
 
-def _check(name: str, raw: Any) -> CheckConfig:
-    t = _Table(raw, CheckConfig)
-    try:
-        _name(name)
-    except _Bad as bad:
-        t.problems.append(("", "check name " + bad.problems[0][1]))
-    kinds = [k for k in _CHECK_KINDS if k in t.raw]
-    if not kinds and isinstance(raw, dict):
-        t.problems.append(("", "needs exactly one of " + ", ".join(_CHECK_KINDS)
-                           + " (what to check)"))
-    for extra in kinds[1:]:
-        _ignore(t, extra, f"a check does one thing and this one already has {kinds[0]} = ...")
-    kind = kinds[0] if kinds else None
-    if kind == "command":
-        t.get("command", _argv)
-    elif kind:
-        t.get(kind, _BUILTIN_KEYS[_KIND_CLASS[kind]][kind])
-    if "password" in t.raw:
-        _ignore(t, "password", "a password never goes in the config text: "
-                               "use password_env (a variable name) or password_file (root-only)")
-    t.values["builtin"] = _builtin(t, kind)
-    t.get("interval", _seconds(0, lo_open=True))
-    t.get("timeout", _seconds(0, lo_open=True))
-    t.get("rise", _integer(1))
-    t.get("fall", _integer(1))
-    t.get("weight", _integer(-254, 254))
-    return t.build(name=name)
-
-
-def _checks(raw: Any) -> Mapping[str, CheckConfig]:
-    if not isinstance(raw, dict):
-        raise _Bad(f"must be a table of [checks.NAME] tables, got {_show(raw)}")
-    checks, problems = {}, []
-    for name, body in raw.items():
-        try:
-            checks[name] = _check(name, body)
-        except _Bad as bad:
-            problems += bad.under(_key(name))
-    if problems:
-        raise _Bad(problems)
-    return types.MappingProxyType(checks)
-
-
 def _global(raw: Any) -> GlobalConfig:
-    t = _Table(raw, GlobalConfig)
-    t.get("router_id", _string)
-    t.get("socket", _abs_path)
-    t.get("script_user", _string)
-    t.get("log_level", _choice("debug", "info", "warning", "error"))
+    t = Table(raw, GlobalConfig)
+    t.get("router_id", string)
+    t.get("socket", abs_path)
+    t.get("script_user", string)
+    t.get("log_level", choice("debug", "info", "warning", "error"))
     t.get("metrics", _listen_address)
     return t.build()
 
 
 def _listen_address(value: Any) -> str:
     """ "HOST:PORT" or "[V6]:PORT" with a literal address, so nothing is resolved at load time."""
-    text = _string(value)
+    text = string(value)
     m = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\]:(\d+)|([0-9.]+):(\d+)", text)
     try:
         ipaddress.ip_address(m[1] or m[3])
         if not 1 <= int(m[2] or m[4]) <= 65535:
             raise ValueError
     except (TypeError, ValueError):
-        raise _Bad('must be "ADDRESS:PORT" (e.g. "127.0.0.1:9650" or "[::1]:9650"), '
-                   f"got {_show(value)}") from None
+        raise Bad('must be "ADDRESS:PORT" (e.g. "127.0.0.1:9650" or "[::1]:9650"), '
+                   f"got {show(value)}") from None
     return text
 
 
 def _garp_refresh(value: Any) -> float:
-    seconds = _seconds(0, 86400)(value)
-    if 0 < seconds < 1:
-        raise _Bad(f"must be 0 (off) or 1..86400 seconds, got {_show(value)}")
-    return seconds
+    period = seconds(0, 86400)(value)
+    if 0 < period < 1:
+        raise Bad(f"must be 0 (off) or 1..86400 seconds, got {show(value)}")
+    return period
 
 
 def _advert_interval_for(version: int, interval: float) -> str | None:
@@ -498,46 +311,46 @@ def _advert_interval_for(version: int, interval: float) -> str | None:
     return None
 
 
-def _instance(raw: Any, check_names: list[str] | None) -> _Table:
+def _instance(raw: Any, check_names: list[str] | None) -> Table:
     """Read one [[instance]]; the table is returned (not built) so that the caller can compare
     instances with each other even when one of them has errors."""
-    t = _Table(raw, InstanceConfig)
-    family = _first_family(t.raw.get("vips"))
-    t.get("name", _name, _REQUIRED)
-    t.get("interface", _ifname, _REQUIRED)
-    t.get("vrid", _integer(1, 255), _REQUIRED)
-    t.get("priority", _integer(1, 255))
-    version = t.get("version", _choice(2, 3))
-    interval = t.get("advert_interval", _seconds(0, lo_open=True))
-    held = t.get("vips", _array(_held_vip(_in_family(family, _vip, "the first VIP is"), False),
+    t = Table(raw, InstanceConfig)
+    family = first_family(t.raw.get("vips"))
+    t.get("name", short_name, REQUIRED)
+    t.get("interface", ifname, REQUIRED)
+    t.get("vrid", integer(1, 255), REQUIRED)
+    t.get("priority", integer(1, 255))
+    version = t.get("version", choice(2, 3))
+    interval = t.get("advert_interval", seconds(0, lo_open=True))
+    held = t.get("vips", array(held_vip(in_family(family, vip, "the first VIP is"), False),
                                 unique=lambda h: h.address.ip, nonempty=True,
-                                what="a non-empty array of addresses"), _REQUIRED)
-    t.get("failback", _choice("auto", "semi-auto", "none"))
-    t.get("preempt_delay", _seconds(0, 3600))
-    t.get("track_checks", _array(_tracked(TrackCheck, _check_ref(check_names),
-                                          _integer(-254, 254)), unique=lambda tc: tc.name))
-    t.get("track_interfaces", _array(_tracked(TrackInterface, _ifname, _integer(-254, 254)),
+                                what="a non-empty array of addresses"), REQUIRED)
+    t.get("failback", choice("auto", "semi-auto", "none"))
+    t.get("preempt_delay", seconds(0, 3600))
+    t.get("track_checks", array(_tracked(TrackCheck, _check_ref(check_names),
+                                          integer(-254, 254)), unique=lambda tc: tc.name))
+    t.get("track_interfaces", array(_tracked(TrackInterface, ifname, integer(-254, 254)),
                                      unique=lambda ti: ti.name))
-    t.get("failback_gate", _array(_check_ref(check_names), unique=str))
-    peers = t.get("unicast_peers", _array(_in_family(family, _plain_address, "the VIPs are"),
+    t.get("failback_gate", array(_check_ref(check_names), unique=str))
+    peers = t.get("unicast_peers", array(in_family(family, plain_address, "the VIPs are"),
                                               unique=str))
-    src = t.get("unicast_src", _in_family(family, _plain_address, "the VIPs are"))
-    auth = t.get("auth_pass", _string)
-    checksum = t.get("checksum", _choice("pseudo-header", "vrrp-only"))
-    t.get("garp_repeat", _integer(1, 100))
-    t.get("garp_interval", _seconds(0, 10))
+    src = t.get("unicast_src", in_family(family, plain_address, "the VIPs are"))
+    auth = t.get("auth_pass", string)
+    checksum = t.get("checksum", choice("pseudo-header", "vrrp-only"))
+    t.get("garp_repeat", integer(1, 100))
+    t.get("garp_interval", seconds(0, 10))
     t.get("garp_refresh", _garp_refresh)
     t.get("notify", _notify)
     data = t.get("data_source", _data_source)
-    _parity_keys(t, family, held)
-    paths = t.get("heartbeat", _array(_heartbeat_path(family), unique=lambda h: h.interface))
+    parity_keys(t, family, held)
+    paths = t.get("heartbeat", array(_heartbeat_path(family), unique=lambda h: h.interface))
 
     if t.ok("version", "advert_interval"):
         if reason := _advert_interval_for(version, interval):
             t.problem("advert_interval", reason)
     if version == 2 and family == 6:
         t.problem("version", "IPv6 VIPs need VRRP version 3, got 2")
-    if auth is not None and auth is not _BAD:
+    if auth is not None and auth is not BAD:
         if version == 3:
             t.problem("auth_pass", "only valid with version = 2 (VRRPv3 has no authentication)")
         elif len(auth.encode()) > 8:
@@ -547,17 +360,17 @@ def _instance(raw: Any, check_names: list[str] | None) -> _Table:
     if checksum == "vrrp-only" and family == 6:
         t.problem("checksum", '"vrrp-only" applies to VRRPv3 over IPv4; '
                               "IPv6 always uses the pseudo-header")
-    if data not in (None, _BAD) and t.values.get("failback", "auto") == "auto" \
+    if data not in (None, BAD) and t.values.get("failback", "auto") == "auto" \
             and not t.values.get("failback_gate"):
         # After a data yield the stale host is a backup with the higher priority: auto would take
         # the role straight back, before its Redis has caught up from the newer one.
         t.problem("data_source", 'with failback = "auto" a failback_gate is needed (a check'
                                  ' that passes once the local Redis is an in-sync replica)')
-    if peers is not _BAD:
+    if peers is not BAD:
         t.values["unicast_peers"] = tuple(str(p) for p in peers)
-    if src is not _BAD and src is not None:
+    if src is not BAD and src is not None:
         t.values["unicast_src"] = str(src)
-    if paths and paths is not _BAD and t.ok("interface"):
+    if paths and paths is not BAD and t.ok("interface"):
         for i, hb in enumerate(paths):
             if hb.interface == t.values["interface"]:
                 t.problems.append((f"heartbeat[{i}].interface", "is the instance's own interface;"
@@ -568,8 +381,8 @@ def _instance(raw: Any, check_names: list[str] | None) -> _Table:
 
 def _instances(raw: Any, check_names: list[str] | None) -> tuple[InstanceConfig, ...]:
     if not isinstance(raw, list) or not raw:
-        raise _Bad("must be one or more [[instance]] tables, got "
-                   + (_show(raw) if raw != [] else "none"))
+        raise Bad("must be one or more [[instance]] tables, got "
+                   + (show(raw) if raw != [] else "none"))
     tables = [_instance(item, check_names) for item in raw]
     names: dict[str, int] = {}
     vrids: dict[tuple, int] = {}
@@ -577,7 +390,7 @@ def _instances(raw: Any, check_names: list[str] | None) -> tuple[InstanceConfig,
         if t.ok("name"):
             name = t.values["name"]
             if name in names:
-                t.problem("name", f"{_show(name)} is already the name of instance[{names[name]}]")
+                t.problem("name", f"{show(name)} is already the name of instance[{names[name]}]")
             names.setdefault(name, i)
         if t.ok("interface", "vrid", "vips"):
             # RFC 5798 allows one VRID per interface and family: IPv4 and IPv6 routers are apart
@@ -601,10 +414,10 @@ def _instances(raw: Any, check_names: list[str] | None) -> tuple[InstanceConfig,
     for i, t in enumerate(tables):
         try:
             built.append(t.build())
-        except _Bad as bad:
+        except Bad as bad:
             problems += bad.under(f"[{i}]")
     if problems:
-        raise _Bad(problems)
+        raise Bad(problems)
     return tuple(built)
 
 
@@ -612,45 +425,45 @@ def _instances(raw: Any, check_names: list[str] | None) -> tuple[InstanceConfig,
 
 
 def _sync_group(raw: Any, instance_names: list[str]) -> SyncGroupConfig:
-    t = _Table(raw, SyncGroupConfig)
-    t.get("name", _name, _REQUIRED)
-    t.get("instances", _array(_instance_ref(instance_names), unique=str, nonempty=True,
-                              what="a non-empty array of instance names"), _REQUIRED)
+    t = Table(raw, SyncGroupConfig)
+    t.get("name", short_name, REQUIRED)
+    t.get("instances", array(_instance_ref(instance_names), unique=str, nonempty=True,
+                              what="a non-empty array of instance names"), REQUIRED)
     t.get("notify", _notify)
     return t.build()
 
 
 def _instance_ref(defined: list[str]) -> Callable[[Any], str]:
     def parse(value: Any) -> str:
-        name = _string(value)
+        name = string(value)
         if name not in defined:
-            raise _Bad(f"no [[instance]] is named {_show(name)}" + _did_you_mean(name, defined))
+            raise Bad(f"no [[instance]] is named {show(name)}" + did_you_mean(name, defined))
         return name
     return parse
 
 
 def _sync_groups(raw: Any, instance_names: list[str]) -> tuple[SyncGroupConfig, ...]:
     if not isinstance(raw, list):
-        raise _Bad(f"must be [[sync_group]] tables, got {_show(raw)}")
+        raise Bad(f"must be [[sync_group]] tables, got {show(raw)}")
     groups, problems, names, member_of = [], [], {}, {}
     for i, item in enumerate(raw):
         try:
             group = _sync_group(item, instance_names)
-        except _Bad as bad:
+        except Bad as bad:
             problems += bad.under(f"[{i}]")
             continue
         if group.name in names:
-            problems.append((f"[{i}].name", f"{_show(group.name)} is already the name of "
+            problems.append((f"[{i}].name", f"{show(group.name)} is already the name of "
                                             f"sync_group[{names[group.name]}]"))
         names.setdefault(group.name, i)
         for j, member in enumerate(group.instances):
             if member in member_of:
-                problems.append((f"[{i}].instances[{j}]", f"{_show(member)} is already in "
+                problems.append((f"[{i}].instances[{j}]", f"{show(member)} is already in "
                                                          f"sync_group[{member_of[member]}]"))
             member_of.setdefault(member, i)
         groups.append(group)
     if problems:
-        raise _Bad(problems)
+        raise Bad(problems)
     return tuple(groups)
 
 
@@ -665,9 +478,9 @@ def loads(text: str, path: str = "<string>") -> Config:
         raise ConfigError([_syntax_issue(path, str(e))]) from None
     raw_checks = doc.get("checks", {})
     check_names = list(raw_checks) if isinstance(raw_checks, dict) else None
-    t = _Table(doc, Config)
+    t = Table(doc, Config)
     t.get("global", _global, GlobalConfig())
-    t.get("checks", _checks, types.MappingProxyType({}))
+    t.get("checks", parse_checks, types.MappingProxyType({}))
     if "instance" not in doc:
         t.problem("instance", "missing: a config needs at least one [[instance]] table")
     instances = t.get("instance", lambda raw: _instances(raw, check_names), ())

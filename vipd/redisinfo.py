@@ -20,7 +20,7 @@ class RedisError(Exception):
     pass
 
 
-def _command(*words: str) -> bytes:
+def resp_command(*words: str) -> bytes:
     out = [b"*%d\r\n" % len(words)]
     for w in words:
         b = w.encode()
@@ -28,7 +28,7 @@ def _command(*words: str) -> bytes:
     return b"".join(out)
 
 
-async def _reply(reader: asyncio.StreamReader) -> str:
+async def read_reply(reader: asyncio.StreamReader) -> str:
     """One RESP reply of the kinds these commands produce: +simple, -error, $bulk."""
     line = await reader.readuntil(b"\r\n")
     kind, body = line[:1], line[1:-2]
@@ -48,13 +48,13 @@ async def _reply(reader: asyncio.StreamReader) -> str:
 async def _exchange(host: str, port: int, password: str | None) -> ReplInfo:
     reader, writer = await asyncio.open_connection(host, port)
     try:
-        cmds = ([_command("AUTH", password)] if password else []) + [
-            _command("INFO", "replication"), _command("INFO", "keyspace")]
+        cmds = ([resp_command("AUTH", password)] if password else []) + [
+            resp_command("INFO", "replication"), resp_command("INFO", "keyspace")]
         writer.write(b"".join(cmds))          # pipelined: one round trip
         if password:
-            await _reply(reader)
-        repl = await _reply(reader)
-        keyspace = await _reply(reader)
+            await read_reply(reader)
+        repl = await read_reply(reader)
+        keyspace = await read_reply(reader)
         return parse_info(repl + "\r\n" + keyspace)
     finally:
         writer.close()

@@ -183,5 +183,5 @@ def any_lab(request):
 # ---- VrrpSocket --------------------------------------------------------------------------
 
 
-def _ifindex_in(host: Host) -> int:
+def ifindex_in(host: Host) -> int:
     return json.loads(host.ip("-j", "link", "show", "dev", host.ifname))[0]["ifindex"]

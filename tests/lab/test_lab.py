@@ -12,6 +12,7 @@ import pytest
 
 import lab as labmod
 from lab import Lab
+from labkit import HTTP_GET
 
 pytestmark = pytest.mark.lab
 LAB_PY = labmod.__file__
@@ -295,7 +296,7 @@ def test_cli_up_leaves_a_lab_running_until_down():
     prefix = next(line.split()[-1] for line in up.stdout.splitlines() if " down " in line)
     try:
         assert sorted(lab_namespaces(prefix)) == sorted(f"{prefix}{n}" for n in ("br", "c", "h1"))
-        get = subprocess.run(["ip", "netns", "exec", f"{prefix}c", PY, "-c", labmod._HTTP_GET,
+        get = subprocess.run(["ip", "netns", "exec", f"{prefix}c", PY, "-c", HTTP_GET,
                               "http://198.51.100.1/", "2"], capture_output=True, text=True)
         assert get.stdout == "h1\n"
         subprocess.run([PY, LAB_PY, "down", "--all-stale"], check=True, capture_output=True)

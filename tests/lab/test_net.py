@@ -13,7 +13,7 @@ from vipd.net.rawsock import VrrpSocket
 
 
 from netpair import A4, A6, B4, B6, GROUP4, GROUP6, VIP4, VIP6, WRONG_MAC, in_ns, recv_wait, wait_for
-from netpair import _ifindex_in, any_lab, lab  # noqa: F401  (fixtures, used by name)
+from netpair import ifindex_in, any_lab, lab  # noqa: F401  (fixtures, used by name)
 
 pytestmark = pytest.mark.lab
 
@@ -106,7 +106,7 @@ def test_v6_unicast_and_foreign_hop_limit(lab):
     # A plain socket's multicast hop limit is 1: reported from IPV6_HOPLIMIT, not assumed.
     ll = lab.link_local(lab.a)
     plain = lab.make(lab.a, socket.socket, socket.AF_INET6, socket.SOCK_RAW, 112)
-    plain.sendto(b"hop limit 1", (GROUP6, 0, 0, _ifindex_in(lab.a)))
+    plain.sendto(b"hop limit 1", (GROUP6, 0, 0, ifindex_in(lab.a)))
     assert recv_wait(sb) == (ll, GROUP6, 1, b"hop limit 1")
     with pytest.raises(OSError) as e:
         sa.send(b"x", B6, src="2001:db8::77")

@@ -19,7 +19,7 @@ from vipd.net.rawsock import VrrpSocket
 
 
 from netpair import A4, A6, B6, VIP4, VIP6, Host, recv_wait, sh
-from netpair import _ifindex_in, any_lab, lab  # noqa: F401  (fixtures, used by name)
+from netpair import ifindex_in, any_lab, lab  # noqa: F401  (fixtures, used by name)
 
 pytestmark = pytest.mark.lab
 
@@ -32,7 +32,7 @@ def _ip_addrs(host: Host, family: str) -> list[str]:
 def test_netlink_reads_the_interface(lab):
     nl = lab.make(lab.a, Netlink)
     ifname = lab.a.ifname
-    assert nl.ifindex(ifname) == _ifindex_in(lab.a)
+    assert nl.ifindex(ifname) == ifindex_in(lab.a)
     assert nl.ifindex("nosuchif0") is None
     assert nl.mac(ifname) == lab.a.mac()
     assert nl.link_up(ifname) and not nl.link_up("nosuchif0")
@@ -218,7 +218,7 @@ def test_a_kernel_that_does_not_answer_is_an_error_not_a_hang(lab):
     finally:
         nl._sock = real
     assert nl.ifindex("lo") == 1
-    assert nl.ifindex(ifname) == _ifindex_in(host)
+    assert nl.ifindex(ifname) == ifindex_in(host)
 
 
 def test_netlink_runs_inside_the_event_loop_without_threads(lab):
@@ -314,7 +314,7 @@ def test_link_monitor_recovers_from_lost_events(lab):
 def test_address_events_say_what_changed(lab):
     """Added, tentative then usable (DAD), removed: each an AddrEvent with its flags."""
     mon = lab.make(lab.a, NetMonitor)
-    ifname, index = lab.a.ifname, _ifindex_in(lab.a)
+    ifname, index = lab.a.ifname, ifindex_in(lab.a)
     lab.a.ip("addr", "add", "203.0.113.7/24", "dev", ifname)
     lab.a.sysctl(f"net.ipv6.conf.{ifname}.accept_dad=1")
     lab.a.ip("addr", "add", "2001:db8::77/64", "dev", ifname)     # DAD: tentative first

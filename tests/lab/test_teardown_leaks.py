@@ -4,6 +4,7 @@ import os
 import signal
 
 import lab as labmod
+import labstate
 import pytest
 from lableaks import teardown_leaks
 from labproc import namespace_keys, pids_in
@@ -33,7 +34,7 @@ def test_a_process_left_running_is_a_leak(monkeypatch):
         lab.run(lab.hosts[0], STRAY)
         # a teardown that forgets to kill what runs in the namespaces: the names are deleted,
         # the namespace lives on in the process, and the old teardown said nothing
-        monkeypatch.setattr(labmod, "_kill_in_namespaces", lambda names: [])
+        monkeypatch.setattr(labstate, "kill_in_namespaces", lambda names: [])
         leaks = teardown_leaks(lab, grace=0.3)
         assert len(leaks) == 1 and "still running in its namespace: sleep 1000" in leaks[0], leaks
     finally:

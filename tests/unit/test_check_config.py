@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from vipd.config import (CheckConfig, ConfigError, HttpCheck, RedisCheck, SentinelCheck,
-                         TcpCheck, loads)
+from vipd.confchecks import CheckConfig, HttpCheck, RedisCheck, SentinelCheck, TcpCheck
+from vipd.config import ConfigError, loads
 from vipd.scriptsec import password_issues
 
 PATH = "/etc/vipd/test.toml"

@@ -121,15 +121,15 @@ def test_empty_restart_never_wins_against_data_in_the_model():
 def test_resp_replies_are_read_and_garbage_refused():
     """vipd/redisinfo.py reads the three reply kinds INFO/AUTH produce, from a real stream."""
     import asyncio
-    from vipd.redisinfo import RedisError, _command, _reply
+    from vipd.redisinfo import RedisError, resp_command, read_reply
 
     async def read(data):
         r = asyncio.StreamReader()
         r.feed_data(data)
         r.feed_eof()
-        return await _reply(r)
+        return await read_reply(r)
 
-    assert _command("INFO", "replication") == b"*2\r\n$4\r\nINFO\r\n$11\r\nreplication\r\n"
+    assert resp_command("INFO", "replication") == b"*2\r\n$4\r\nINFO\r\n$11\r\nreplication\r\n"
     assert asyncio.run(read(b"+OK\r\n")) == "OK"
     assert asyncio.run(read(b"$5\r\nab\r\nc\r\n")) == "ab\r\nc"
     with pytest.raises(RedisError, match="NOAUTH"):
@@ -143,7 +143,7 @@ def test_resp_replies_are_read_and_garbage_refused():
 def test_arp_probe_frame_asks_for_the_vip_from_our_own_address():
     """vipd/net/arpwatch.py: the probe must not touch anyone's entry for the VIP."""
     import socket as s
-    from vipd.net.arpwatch import _bpf, probe_frame
+    from vipd.net.arpwatch import arp_sender_filter, probe_frame
     mac = bytes.fromhex("020000000001")
     f = probe_frame(mac, "198.51.100.1", "198.51.100.100")
     assert f[:6] == b"\xff" * 6 and f[6:12] == mac and f[12:14] == b"\x08\x06"
@@ -151,5 +151,5 @@ def test_arp_probe_frame_asks_for_the_vip_from_our_own_address():
     assert f[22:28] == mac and f[28:32] == s.inet_aton("198.51.100.1")   # sender: us
     assert f[32:38] == b"\0" * 6 and f[38:42] == s.inet_aton("198.51.100.100")
     # the filter: 3 + one test per VIP + drop + accept; each VIP test jumps to accept
-    prog = _bpf(["198.51.100.100", "198.51.100.101"])
+    prog = arp_sender_filter(["198.51.100.100", "198.51.100.101"])
     assert len(prog) == 7 * 8

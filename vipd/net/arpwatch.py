@@ -21,7 +21,7 @@ _INSN = struct.Struct("HBBI")
 _ARP = struct.Struct("!HHBBH6s4s6s4s")
 
 
-def _bpf(vips: list[str]) -> bytes:
+def arp_sender_filter(vips: list[str]) -> bytes:
     """ldh [12]; jne ARP -> drop; ld [28] (sender IP); jeq each VIP -> accept; drop; accept."""
     n = len(vips)
     prog = [(0x28, 0, 0, 12), (0x15, 0, n + 1, ETHERTYPE_ARP), (0x20, 0, 0, 28)]
@@ -41,7 +41,7 @@ class ArpWatch:
                                    socket.htons(ETHERTYPE_ARP))
         try:
             if len(self.vips) <= MAX_FILTERED:
-                self._prog = ctypes.create_string_buffer(_bpf(self.vips))
+                self._prog = ctypes.create_string_buffer(arp_sender_filter(self.vips))
                 fprog = struct.pack("HL", len(self._prog.raw) // _INSN.size,
                                     ctypes.addressof(self._prog))
                 self._sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)

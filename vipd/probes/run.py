@@ -44,7 +44,7 @@ def read_password(builtin) -> str | None:
 def make_probe(cfg, wake: Callable[[], None]):
     """The probe for a built-in check's config. ``wake`` asks the runner to run it now (the
     sentinel probe calls it when Sentinel announces a new primary)."""
-    from vipd.config import HttpCheck, RedisCheck, SentinelCheck, TcpCheck
+    from vipd.confchecks import HttpCheck, RedisCheck, SentinelCheck, TcpCheck
     spec = cfg.builtin
     if isinstance(spec, HttpCheck):
         from vipd.probes.http import HttpProbe
