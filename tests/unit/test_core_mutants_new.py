@@ -109,22 +109,25 @@ def test_path_peer_is_paired_with_a_vip_segment_advert_within_a_quarter_interval
         assert origin.own == "203.0.113.1"
 
 
-def test_the_pairing_warning_names_the_path_and_both_addresses():
-    # our VIP-segment address is the higher, our path-2 address the lower: orders disagree
-    book = PathBook("eth0", (P1, P2), 1.0, 0.0, local_addr="198.51.100.9")
+ORDER_WARNING = ("warning", "heartbeat path eth2: peer 203.0.113.66 is 198.51.100.2 on eth0, but"
+                 " the two addresses are ordered unlike ours on the two segments; number the"
+                 " path in the same order, or equal-priority masters may both yield once")
+
+
+@pytest.mark.parametrize("local,path,peer,said", [
+    # our VIP-segment address is the higher, our eth2 address the lower: orders disagree
+    ("198.51.100.9", 2, "203.0.113.66", [ORDER_WARNING]),
+    (ME, 2, "203.0.113.66", []),            # the same order on both segments: nothing to say
+    # peer above us on eth1 and on eth0 (eth2's source .65 would give the opposite order)
+    (ME, 1, "203.0.113.2", []),
+    ("", 2, "203.0.113.66", []),            # no local address yet: nothing to compare
+])
+def test_the_pairing_warning_names_the_path_and_both_addresses(local, path, peer, said):
+    book = PathBook("eth0", (P1, P2), 1.0, 0.0, local_addr=local)
     acts: list = []
     book.heard(0, PEER, 100, 1.0, 3.0, acts)
-    book.heard(2, "203.0.113.66", 100, 1.0, 3.0, acts)
-    assert logs(acts) == [("warning", "heartbeat path eth2: peer 203.0.113.66 is 198.51.100.2 on"
-                                      " eth0, but the two addresses are ordered unlike ours on the"
-                                      " two segments; number the path in the same order, or"
-                                      " equal-priority masters may both yield once")]
-    # same orders on both segments: nothing to say
-    book2 = PathBook("eth0", (P1, P2), 1.0, 0.0, local_addr=ME)
-    acts2: list = []
-    book2.heard(0, PEER, 100, 1.0, 3.0, acts2)
-    book2.heard(2, "203.0.113.66", 100, 1.0, 3.0, acts2)
-    assert acts2 == []
+    book.heard(path, peer, 100, 1.0, 3.0, acts)
+    assert logs(acts) == said
 
 
 def test_different_priorities_in_the_same_instant_are_not_paired():
@@ -149,29 +152,14 @@ def test_instance_pairs_the_path_peer_by_the_adverts_priority(path_prio, master)
     assert inst.master_ip == master
 
 
-def test_a_book_without_a_local_address_says_so_and_never_warns_about_the_order():
-    book = PathBook("eth0", (P1, P2), 1.0, 0.0)
-    assert book.local_addr == ""
-    acts: list = []
-    book.heard(0, "198.51.100.200", 100, 1.0, 3.0, acts)
-    book.heard(2, "203.0.113.66", 100, 1.0, 3.0, acts)
-    assert acts == []
+def test_a_book_without_a_local_address_says_so():
+    assert PathBook("eth0", (P1, P2), 1.0, 0.0).local_addr == ""
 
 
 def test_an_unpaired_path_advert_compares_addresses_on_its_own_path():
     book = PathBook("eth0", (P1, P2), 1.0, 0.0, local_addr=ME)
     assert book.heard(1, "203.0.113.2", 100, 1.0, 3.0, [])[1].own == "203.0.113.1"
     assert book.heard(2, "203.0.113.66", 90, 1.0, 3.0, [])[1].own == "203.0.113.65"
-
-
-def test_pairing_on_the_first_of_two_paths_compares_with_that_paths_source():
-    # peer 203.0.113.2 is above our 203.0.113.1 on eth1 and PEER above ME on eth0: same order
-    # (eth2's source 203.0.113.65 would give the opposite order)
-    book = PathBook("eth0", (P1, P2), 1.0, 0.0, local_addr=ME)
-    acts: list = []
-    book.heard(0, PEER, 100, 1.0, 3.0, acts)
-    book.heard(1, "203.0.113.2", 100, 1.0, 3.0, acts)
-    assert acts == []
 
 
 def test_degraded_names_every_path_that_still_delivers_and_is_said_again_after_recovery():
