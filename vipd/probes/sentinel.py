@@ -27,6 +27,7 @@ from vipd.probes.redisprobe import client
 log = logging.getLogger("vipd.checks")
 
 SWITCH_MASTER = "+switch-master"
+WATCH_POLL = 1.0           # seconds a subscription read waits for a message
 
 
 def local_addresses() -> set:
@@ -86,12 +87,32 @@ class SentinelProbe:
         return int(fields["config-epoch"]), fields["ip"], int(fields["port"])
 
     async def _watch(self, name: str, sentinel) -> None:
-        """Wake the runner on each +switch-master for our master, resubscribing after errors."""
+        """Wake the runner on each +switch-master for our master, resubscribing after errors.
+
+        Not ``pubsub.listen()``: once the connection to a sentinel is lost (a sentinel cut off
+        from us, found by TCP keepalive), redis-py 8's listen() returned None at once, over and
+        over, without ever yielding to the event loop, and the whole daemon stopped (lab: the
+        hosts that kept a majority never saw Sentinel's new primary and the control socket
+        timed out). get_message() with a timeout either waits up to that timeout or, on such a
+        connection, returns at once: a quick empty return is taken as a lost subscription."""
+        loop = asyncio.get_running_loop()
         while True:
             pubsub = sentinel.pubsub()
             try:
                 await pubsub.subscribe(SWITCH_MASTER)
-                async for message in pubsub.listen():
+                quick = 0       # empty returns in a row that did not wait
+                while True:
+                    asked = loop.time()
+                    message = await pubsub.get_message(ignore_subscribe_messages=True,
+                                                       timeout=WATCH_POLL)
+                    if message is None:
+                        # the subscribe confirmation also comes back as None at once: only
+                        # several in a row mean a lost connection
+                        quick = quick + 1 if loop.time() - asked < WATCH_POLL / 2 else 0
+                        if quick > 3:
+                            raise ConnectionError("subscription returns nothing at once")
+                        continue
+                    quick = 0
                     data = message.get("data")
                     if message["type"] == "message" and data.split()[0] == self.master_name:
                         log.info("sentinel %s: %s %s", name, SWITCH_MASTER, data)
