@@ -41,21 +41,28 @@ def _setns(fd: int) -> None:
 
 
 @contextlib.contextmanager
-def in_ns(ns: str):
-    """Runs the block with this thread in network namespace ns, then moves it back."""
+def in_ns_fd(fd: int):
+    """Runs the block with this thread in the network namespace open as fd, then moves it back."""
     home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     try:
-        target = os.open(f"/run/netns/{ns}", os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            _setns(target)
-        finally:
-            os.close(target)
+        _setns(fd)
         try:
             yield
         finally:
             _setns(home)
     finally:
         os.close(home)
+
+
+@contextlib.contextmanager
+def in_ns(ns: str):
+    """Runs the block with this thread in network namespace ns, then moves it back."""
+    target = os.open(f"/run/netns/{ns}", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        with in_ns_fd(target):
+            yield
+    finally:
+        os.close(target)
 
 
 def wait_for(predicate, timeout: float = 3.0):
@@ -76,20 +83,6 @@ def recv_wait(sock, timeout: float = 2.0):
         if got is not None or left <= 0:
             return got
         select.select([sock], [], [], left)
-
-
-@contextlib.contextmanager
-def in_ns_fd(fd: int):
-    """Runs the block with this thread in the network namespace open as fd, then moves it back."""
-    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        _setns(fd)
-        try:
-            yield
-        finally:
-            _setns(home)
-    finally:
-        os.close(home)
 
 
 class SyncNetlink:
