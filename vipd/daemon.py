@@ -502,7 +502,7 @@ class Daemon:
         elif t is Announce and rt.core.state is State.MASTER and rt.vips_on:
             # not while the VIPs wait for the master hook (a reassert on hearing the old master
             # during the hook): the announce that follows the held-back AddVips covers it
-            self._announce(rt, rt.cfg.garp_repeat)
+            self._announce(rt, 1 if a.refresh else rt.cfg.garp_repeat)
 
     def _send(self, rt: Runtime, priority: int) -> None:
         sock = self.ifaces.socket(rt.vrrp_ifname, rt.cfg.family)
@@ -534,8 +534,6 @@ class Daemon:
             log.warning("[%s] gratuitous ARP/NA on %s failed: %s", rt.name, ifname, e)
         if remaining > 1:
             self.loop.call_later(rt.cfg.garp_interval, self._announce, rt, remaining - 1, episode)
-        elif rt.cfg.garp_refresh > 0 and episode is None:
-            self.loop.call_later(rt.cfg.garp_refresh, self._announce, rt, 1)
 
     def _sync_arp(self) -> None:
         wanted: dict[str, set[str]] = {}
