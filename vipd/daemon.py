@@ -344,7 +344,7 @@ class Daemon:
         if local != rt.local_addr:
             if rt.vmac is not None:
                 try:
-                    rt.vmac.set_link_local(local)   # IPv6: sent from the VMAC, so it is there too
+                    rt.vmac.set_link_local(local)   # IPv6: adverts leave from the VMAC
                 except OSError as e:
                     log.error("[%s] VMAC %s: %s", rt.name, rt.vmac.name, e)
             rt.set_local_addr(local)      # adverts are encoded again from the new source
