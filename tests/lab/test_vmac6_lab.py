@@ -157,7 +157,9 @@ def test_vmac6_interop_with_keepalived(pair, vipd_master):
     assert lab.wait_for(lambda: vip_dev(lab, h1, VIP6) == ["vrrp.51"]
                         and vip_dev(lab, h2, VIP6) == [], timeout=10)
     assert reach6(lab, "h1\n") and client_neigh(lab, VIP6) == VMAC6
-    assert fdb_port(lab, VMAC6) == ["h1"]
+    # The demoted h2's kernel leaves the VIP's solicited-node group with MLD reports from the
+    # virtual MAC (docs/parity.md, "VMAC"): the switch may point at h2 until h1's next advert.
+    assert lab.wait_for(lambda: fdb_port(lab, VMAC6) == ["h1"], timeout=1)
     if vipd_master:
         assert wait_state(lab, vipd, "MASTER")
         assert not {k: v for k, v in instance_status(lab, vipd)["counters"].items()
