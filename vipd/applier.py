@@ -108,7 +108,7 @@ class Applier:
         elif t is Announce and rt.core.state is State.MASTER and rt.vips_on:
             # not while the VIPs wait for the master hook (a reassert on hearing the old master
             # during the hook): the announce that follows the held-back AddVips covers it
-            self.announce(rt, rt.cfg.garp_repeat)
+            self.announce(rt, 1 if a.refresh else rt.cfg.garp_repeat)
 
     def send(self, rt: Runtime, priority: int) -> None:
         sock = self.ifaces.socket(rt.vrrp_ifname, rt.cfg.family)
@@ -140,8 +140,6 @@ class Applier:
             log.warning("[%s] gratuitous ARP/NA on %s failed: %s", rt.name, ifname, e)
         if remaining > 1:
             self.loop.call_later(rt.cfg.garp_interval, self.announce, rt, remaining - 1, episode)
-        elif rt.cfg.garp_refresh > 0 and episode is None:
-            self.loop.call_later(rt.cfg.garp_refresh, self.announce, rt, 1)
 
     def restore_vips(self, rt: Runtime, dev: str) -> None:
         """A VIP deleted by someone else (`ip addr flush`, a network manager) while we are master
