@@ -197,9 +197,10 @@ class Daemon:
 
     def _add_vmac(self, rt: Runtime) -> None:
         """The VMAC interface: VIPs live on it, adverts and GARPs leave from it."""
-        v = vmac.Vmac(rt.cfg.vmac_name, rt.cfg.interface, rt.cfg.vrid)
+        v = vmac.Vmac(rt.cfg.vmac_name, rt.cfg.interface, rt.cfg.vrid, rt.cfg.family)
         try:
             v.create()
+            v.set_link_local(rt.local_addr)   # IPv6: the adverts' source must be on the VMAC
         except OSError as e:
             v.remove()
             log.error("[%s] cannot create VMAC interface %s: %s", rt.name, v.name, e)
@@ -376,6 +377,11 @@ class Daemon:
         """A new primary / link-local address (or none) is what adverts are sent from."""
         local = self.ifaces.source_address(rt.cfg) or ""
         if local != rt.local_addr:
+            if rt.vmac is not None:
+                try:
+                    rt.vmac.set_link_local(local)   # IPv6: adverts leave from the VMAC
+                except OSError as e:
+                    log.error("[%s] VMAC %s: %s", rt.name, rt.vmac.name, e)
             rt.set_local_addr(local)      # adverts are encoded again from the new source
             self._apply(rt, rt.core.handle(SourceAddressChanged(local), self.loop.time()))
 
