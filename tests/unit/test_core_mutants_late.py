@@ -8,12 +8,13 @@ docs/testing.md as equivalent.
 import pytest
 
 from vipd.core.events import (
-    Announce, DataCompared, DrainChanged, FailbackApproved, FaultChanged, GroupCommand, Log,
-    Notify, PriorityChanged, PromotionRefused, SendAdvert, Shutdown, State, Transition, VipClaimed,
+    AdvertReceived, Announce, DataCompared, DrainChanged, FailbackApproved, FaultChanged, GroupCommand, Log,
+    Notify, PriorityChanged, PromotionRefused, SendAdvert, Shutdown, Startup, State, Transition, VipClaimed,
 )
 from vipd.core.claims import ClaimProbe
 from vipd.core.contest import ASK, Contest
 from vipd.core.instance import Instance
+from vipd.core.paths import HeartbeatPath
 from vipd.core.succession import NO_REPLID, ReplInfo, Verdict, compare, parse_info
 from vipd.core.timers import master_down_interval_s
 from test_instance import PEER, adv, master, only, params, rx, started
@@ -224,3 +225,28 @@ def test_a_claim_at_the_instant_of_the_probe_counts_as_an_answer():
     assert p.unanswered(2.1) is False and p.active
     p.probe_sent(3.0)
     assert p.unanswered(3.1) is True and not p.active
+
+
+def test_instance_pairs_a_path_advert_a_quarter_of_its_interval_late():
+    # the instance gives PathBook its interval in seconds: the window is exactly 0.25 s here
+    path = HeartbeatPath("eth1", ("203.0.113.2",), "203.0.113.1")
+    inst = Instance("web", params(priority=50, local_addr="198.51.100.1", interface="eth0",
+                                  heartbeat=(path,)), 0.0)
+    inst.handle(Startup(), 0.0)
+    advert = adv(100)
+    inst.handle(AdvertReceived(advert, PEER, 255, True, 0), 1.0)
+    inst.handle(AdvertReceived(advert, "203.0.113.2", 255, False, 1), 1.25)
+    assert inst.master_ip == PEER
+
+
+def test_a_late_wakeup_keeps_the_data_verdicts_actions_before_the_claims():
+    # both the data hold and the claim probe's answer deadline are past when the timer runs
+    inst = master(data_hold=0.05)                     # adverts at 4.609375 + k
+    inst.handle(VipClaimed(MAC), 4.2)
+    inst.handle_timer(4.609375)                       # advert + probe: answer due by 4.709375
+    rx(inst, adv(50), 4.61)                           # asks; decision held until 4.66
+    acts = inst.handle_timer(4.8)
+    assert logs(acts)[0] == ("warning", f"no data verdict for {PEER} within 0.05s; priority"
+                                        " decides")
+    assert SendAdvert(100) in acts and acts[-2:] == [
+        Announce(), Log("info", "the other claimant of our VIPs let go: re-announcing")]
