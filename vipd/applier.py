@@ -102,6 +102,11 @@ class Applier:
     # ---- actions --------------------------------------------------------------------------
 
     def apply(self, rt: Runtime, actions: list) -> None:
+        if len(actions) == 1 and type(actions[0]) is SendAdvert and rt.name not in self.queued:
+            self.send(rt, actions[0].priority)    # a master's advert every interval: the hot path
+            if rt.cfg.heartbeat:
+                self.heartbeats.send(rt, actions[0].priority)
+            return
         if rt.name in self.queued or any(type(a) in _NETLINK for a in actions):
             self.submit(rt.name, lambda: self._apply(rt, actions))
         else:
