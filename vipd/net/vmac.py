@@ -41,8 +41,8 @@ virtual MAC (so switches keep learning it on the master's port), and a peer's ad
 the same virtual MAC are handed by the macvlan driver to our macvlan only, never to the parent
 (it takes them for its own frames coming back); adverts from any other MAC reach the macvlan too.
 
-Creating and removing happen once per instance start/stop, through iproute2; a leftover with
-the same name from a crashed run is removed first.
+Creating and removing happen once per instance start/stop, through iproute2 (ip, tc); a
+leftover with the same name from a crashed run is removed first.
 """
 from __future__ import annotations
 
@@ -133,7 +133,6 @@ class Vmac:
                  vips: list[str] = ()) -> None:
         self.name, self.parent, self.family, self.vips = name, parent, family, list(vips)
         self.mac = vmac_address(vrid, family)
-        self.muted = False                           # MUTE_REPORTS is on the macvlan
         self._groups: socket.socket | None = None    # holds the parent's memberships
         self.link_local: str | None = None           # IPv6: the parent's, copied (advert source)
         self._parent_saved: dict[str, str] = {}      # sysctl path -> value before us
@@ -148,7 +147,7 @@ class Vmac:
                     _write(_sysctl_path("ipv6", self.name, key), value)
             else:
                 self._quiet_ipv4()
-            self.muted = self._mute_reports()    # before up: the first joins happen then
+            self._mute_reports()                 # before up: the first joins happen then
             _ip("link", "set", self.name, "up")
             self.join_on_parent()
         except BaseException:
