@@ -68,6 +68,14 @@ class Pair:
             pass    # a busy wait: a sleep may overshoot by more than the phase's resolution
         return t
 
+    def after_check_run(self, name: str) -> float:
+        """Waits until h1's check `name` has just run (its run count grew); returns that moment."""
+        def runs() -> int:
+            return fast_status(self.p1)["checks"][name]["runs"]
+        before = runs()
+        assert self.lab.wait_for(lambda: runs() > before, timeout=5, interval=0.005)
+        return time.monotonic()
+
     def outcome(self, master: str, t_fault: float) -> Outcome:
         """Waits for `master` to hold the role, the VIP and the primary, the other host's Redis
         to follow it and the writer to be acked again; stops the writer and classifies every
@@ -119,12 +127,13 @@ def vipd_killed(pair: Pair, down: float = 2.0) -> str:
     return "h2"
 
 
-def redis_killed(pair: Pair, wipe: bool, down: float = 0.5) -> str:
-    """SIGKILL h1's Redis, restart it `down` s later with its data (AOF) or without (wipe)."""
+def redis_killed(pair: Pair, wipe: bool, down: float = 0.5, hold: bool = True) -> str:
+    """SIGKILL h1's Redis, restart it `down` s later with its data (AOF) or without (wipe);
+    hold=False: without the drop-in's redis-hold (only to show the READONLY it prevents)."""
     keys = int(cli(pair.lab, "h2", "DBSIZE"))
     pair.redis.kill("h1")
     time.sleep(down)    # the fault: how long Redis stays down before systemd restarts it
-    pair.redis.start("h1", wipe=wipe)
+    pair.redis.start("h1", wipe=wipe, hold=hold)
     # h2's Redis never synced from the restarted one: it still holds (at least) what it had.
     assert int(cli(pair.lab, "h2", "DBSIZE")) >= keys
     return "h2"
