@@ -426,7 +426,7 @@ class Daemon:
                 self._apply(m, m.core.handle(PriorityChanged(priority), now))
             if m.cfg.failback_gate:
                 gate_ok = not self._failing_gates(m)
-                if gate_ok != m.core.gate_ok:
+                if gate_ok != m.core.failback.gate_ok:
                     self._apply(m, m.core.handle(GateChanged(gate_ok), now))
 
     def _failing_gates(self, rt: Runtime) -> dict[str, str]:

@@ -75,7 +75,7 @@ class DaemonCollector:
              "Priority after tracked checks and interfaces", lambda rt: rt.core.priority),
             (GaugeMetricFamily, "vipd_failback_pending",
              "1 while a failback waits for its delay, gate or approval",
-             lambda rt: 1 if rt.core.failback_pending else 0),
+             lambda rt: 1 if rt.core.failback.pending else 0),
         ]
         for kind, name, doc, get in per_instance:
             fam = kind(name, doc, labels=LABELS)

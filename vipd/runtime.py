@@ -115,7 +115,7 @@ class Runtime:
             "state": str(c.state), "priority": self.cfg.priority, "effective_priority": c.priority,
             "master_ip": c.master_ip, "local_addr": self.local_addr,
             "vips": [str(v) for v in self.cfg.vips], "vips_on": self.vips_on,
-            "failback": self.cfg.failback, "failback_pending": c.failback_pending,
+            "failback": self.cfg.failback, "failback_pending": c.failback.pending,
             "drained": c.drained, "faults": sorted(c.faults),
             "checks": checks, "counters": dict(sorted(c.counters.items())),
             "since": round(c.since + wall_offset, 3),

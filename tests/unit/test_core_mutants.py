@@ -77,9 +77,10 @@ def audit(inst: Instance, actions: list, now: float, before: dict) -> None:
         assert inst.since == now and inst.state is t.new
         assert inst.history[-1] == (now, str(t.old), str(t.new), t.reason)
         assert len(inst.history) <= Instance.HISTORY
-    for flag in ("drained", "failback_pending", "failback_approved", "gate_forced", "gate_ok",
-                 "wants_master", "group_yield"):
+    for flag in ("drained", "wants_master", "group_yield"):
         assert type(getattr(inst, flag)) is bool, flag
+    for flag in ("pending", "approved", "forced", "gate_ok"):
+        assert type(getattr(inst.failback, flag)) is bool, flag
     assert type(inst.faults) is frozenset
     assert inst.master_ip is None or (type(inst.master_ip) is str and inst.master_ip)
     assert inst.master_priority is None or type(inst.master_priority) is int
@@ -111,9 +112,9 @@ class Audited:
 def test_fresh_instance_state():
     inst = Instance("web", params())
     assert inst.since == 0.0 and inst.state is State.INIT
-    assert (inst.drained, inst.failback_pending, inst.failback_approved, inst.gate_forced) == (
+    assert (inst.drained, inst.failback.pending, inst.failback.approved, inst.failback.forced) == (
         False, False, False, False)
-    assert inst.faults == frozenset() and inst.preempt_until == 0.0
+    assert inst.faults == frozenset() and inst.failback.preempt_until == 0.0
     assert inst.master_adver_int_cs == 100 and inst.next_deadline() is None
     assert inst.history.maxlen == Instance.HISTORY
 
@@ -261,7 +262,7 @@ def test_drained_backup_has_no_pending_failback():
     a.step(Startup(), 0.0)
     a.step(DrainChanged(True), 0.2)
     assert logs(a.step(AdvertReceived(adv(50), LOW, 255, True), 0.5)) == []
-    assert a.inst.failback_pending is False
+    assert a.inst.failback.pending is False
 
 
 def test_preempt_delay_end_does_not_preempt_a_higher_master():
@@ -285,7 +286,7 @@ def test_equal_priority_master_is_not_a_pending_failback():
     a = Audited(failback="semi-auto")
     a.step(Startup(), 0.0)
     assert logs(a.step(AdvertReceived(adv(100), HIGH, 255, True), 0.5)) == []
-    assert not a.inst.failback_pending and not a.inst.outranks_master
+    assert not a.inst.failback.pending and not a.inst.outranks_master
     assert a.step(FailbackApproved(), 1.0) == []
 
 
@@ -386,11 +387,11 @@ def test_priority_changes():
     b = Audited(failback="semi-auto")
     b.step(Startup(), 0.0)
     b.step(AdvertReceived(adv(50), LOW, 255, True), 0.5)
-    assert b.inst.failback_pending
+    assert b.inst.failback.pending
     b.step(PriorityChanged(40), 1.0)
-    assert b.inst.failback_pending is False
+    assert b.inst.failback.pending is False
     b.step(PriorityChanged(60), 1.5)        # outranks it again: not pending until told again
-    assert b.inst.failback_pending is False and b.inst.state is State.BACKUP
+    assert b.inst.failback.pending is False and b.inst.state is State.BACKUP
 
 
 def test_owner_priority_never_changes():
@@ -439,7 +440,7 @@ def test_drained_master_hands_over_with_priority_zero():
     acts = a.step(DrainChanged(True), 5.0)
     assert acts == [Transition(State.MASTER, State.BACKUP, "drained by operator"), SendAdvert(0),
                     Notify("BACKUP", "MASTER")]
-    assert a.inst.master_ip is None and a.inst.failback_pending is False
+    assert a.inst.master_ip is None and a.inst.failback.pending is False
     assert a.inst.counters["priority0_sent"] == 1
 
 
@@ -571,6 +572,6 @@ def test_a_pending_failback_ends_when_the_backup_leaves_backup():
     a = Audited(failback="semi-auto")
     a.step(Startup(), 0.0)
     a.step(AdvertReceived(adv(50), LOW, 255, True), 0.5)
-    assert a.inst.failback_pending is True
+    assert a.inst.failback.pending is True
     a.step(FaultChanged(frozenset({"eth0"})), 1.0)
-    assert a.inst.state is State.FAULT and a.inst.failback_pending is False
+    assert a.inst.state is State.FAULT and a.inst.failback.pending is False

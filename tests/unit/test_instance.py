@@ -127,13 +127,13 @@ def test_backup_lower_priority_accepted_without_preemption():
     inst = started(0.0, failback="none")
     rx(inst, adv(50), 2.0)
     assert inst.next_deadline() == pytest.approx(5.609375)
-    assert inst.failback_pending is False
+    assert inst.failback.pending is False
 
 
 def test_semi_auto_pending_then_approved_takes_role_at_once():
     inst = started(0.0, failback="semi-auto")
     actions = rx(inst, adv(50), 2.0)
-    assert inst.failback_pending is True
+    assert inst.failback.pending is True
     assert len(only(actions, Log)) == 1 and "vipd failback web" in only(actions, Log)[0].message
     assert only(rx(inst, adv(50), 3.0), Log) == []          # logged once
     inst.handle(FailbackApproved(), 3.5)
@@ -142,7 +142,7 @@ def test_semi_auto_pending_then_approved_takes_role_at_once():
     assert actions[0] == Transition(State.BACKUP, State.MASTER,
                                     f"preempting lower-priority master {PEER} (50),"
                                     " failback approved by operator")
-    assert inst.failback_pending is False
+    assert inst.failback.pending is False
 
 
 def test_preempt_delay_tolerates_lower_master_then_takes_over():
@@ -363,14 +363,14 @@ def test_failback_gate_holds_auto_failback_until_it_passes():
     from vipd.core.events import GateChanged
     inst = started(gated=True)
     actions = rx(inst, adv(50), 1.0)
-    assert inst.failback_pending and "failback gates" in only(actions, Log)[0].message
+    assert inst.failback.pending and "failback gates" in only(actions, Log)[0].message
     rx(inst, adv(50), 4.0)
     # tolerated, not preempting; timed as priority 1 while the gate fails
     assert inst.next_deadline() == pytest.approx(4.0 + 3 + 255 / 256)
     inst.handle(GateChanged(True), 5.0)
     assert inst.next_deadline() == 5.0                             # fails back at once
     assert inst.handle_timer(5.0)[0].new is State.MASTER
-    assert not inst.failback_pending
+    assert not inst.failback.pending
 
 
 def test_failback_gate_never_blocks_failover():
@@ -433,3 +433,21 @@ def test_failing_gate_lets_a_ready_backup_win_the_election():
     gated.handle(GateChanged(True), 1.0)
     rx(gated, adv(200), 1.0)
     assert gated.next_deadline() == pytest.approx(1.0 + 3 + 106 / 256)
+
+
+def test_a_masters_own_priority_change_is_its_master_priority_too():
+    # As master, master_priority is our own priority (what status and the failback logic read);
+    # it must follow a tracked priority change, or after a drain and undrain with no other
+    # master heard, the stale value looks like a lower-priority master to "preempt" at once.
+    inst = master(priority=100)
+    assert inst.master_priority == 100
+    inst.handle(PriorityChanged(150), 10.0)
+    assert inst.master_priority == 150
+    inst.handle(DrainChanged(True), 10.5)
+    assert inst.state is State.BACKUP
+    inst.handle(DrainChanged(False), 11.0)
+    assert not inst.outranks_master
+    # no master heard: the ordinary Master_Down_Interval, not an instant takeover
+    assert not only(inst.handle_timer(11.0), Transition)
+    inst.handle_timer(10.5 + master_down_interval_s(150, 100))      # the handover ends
+    assert inst.next_deadline() == pytest.approx(11.0 + master_down_interval_s(150, 100), abs=1e-9)

@@ -2,14 +2,15 @@
 
 Every entry point takes ``now`` (monotonic seconds) and returns the actions for the driver; the
 driver arms one timer from ``next_deadline()`` and calls ``handle_timer(now)`` when it fires.
-Semantics (VRID ownership, TTL, auth, interval, peers) are checked here; syntax in the codec.
+Syntax is checked in the codec, the receive checks that depend only on the configuration in
+core/params.py, the rest of the semantics (own adverts, heartbeat peers, VIP lists) here.
 """
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
-from vipd.core import policy, succession
+from vipd.core import succession
 from vipd.core.events import (
     AddVips, AdvertReceived, Announce, CompareData, DataCompared, DrainChanged, FailbackApproved,
     FaultChanged, GateChanged, GroupCommand, Log, Notify, PriorityChanged, ProbeVips,
@@ -18,33 +19,11 @@ from vipd.core.events import (
 )
 from vipd.core.claims import ClaimProbe
 from vipd.core.contest import ASK, HOLD, Contest
-from vipd.core.paths import MAIN, HeartbeatPath, PathBook, PathOrigin, addr_int as _addr_int
+from vipd.core.failback import Failback
 from vipd.core.packet import Advert, Reason
+from vipd.core.params import OWNER_PRIORITY, RouterParams
+from vipd.core.paths import MAIN, PathBook, PathOrigin, addr_int as _addr_int
 from vipd.core.timers import master_down_interval_s, skew_time_s
-
-OWNER_PRIORITY = 255
-
-
-@dataclass(frozen=True)
-class RouterParams:
-    """What the protocol needs to know about one virtual router (built by the driver from config)."""
-    vrid: int
-    priority: int
-    version: int = 3
-    adver_int_cs: int = 100
-    family: int = 4
-    vips: tuple[str, ...] = ()           # canonical addresses, no prefix length
-    local_addr: str = ""                 # the address we send from: equal-priority tie-break
-    unicast_peers: tuple[str, ...] = ()
-    auth_type: int = 0                   # v2 only
-    auth_data: bytes = b""               # v2 only, 8 bytes on the wire
-    failback: str = policy.AUTO
-    preempt_delay: float = 0.0
-    gated: bool = False                  # failback gates configured: closed until told otherwise
-    data_hold: float = 0.0               # data source configured: longest wait for a data verdict
-    synced: bool = False                 # in a sync group: MASTER only when the group says so
-    interface: str = ""                  # the VIP's segment, for messages about paths
-    heartbeat: tuple[HeartbeatPath, ...] = ()   # extra unicast advert paths (issue 14)
 
 
 class UnexpectedEvent(Exception):
@@ -69,24 +48,18 @@ class Instance:
         self.last_other_master: str | None = None  # the last master that was not us (hooks)
         self.faults: frozenset[str] = frozenset()
         self.drained = False
-        self.failback_pending = False
-        self.failback_approved = False
-        self.gate_forced = False
-        self.gate_ok = not params.gated
+        self.failback = Failback(name, params.failback, params.preempt_delay, params.gated)
         self.wants_master = False      # synced: our down timer fired; waiting for the group
         self.group_yield = False       # synced: a partner is in FAULT
-        self.preempt_until = 0.0
         self.counters: dict[str, int] = {}
         self.history: deque[tuple[float, str, str, str]] = deque(maxlen=self.HISTORY)
         self._adver_deadline: float | None = None
         self._down_deadline: float | None = None
-        self._preempt_deadline: float | None = None
         self._handover_deadline: float | None = None   # drained master: VIPs kept until then
         self._last_lower_master = -1e18
         self._vip_set = frozenset(params.vips)
         self._last_vip_mismatch: tuple[str, ...] | None = None
         self._local_int = _addr_int(params.local_addr)
-        self._peers = frozenset(params.unicast_peers)
         self.paths = (PathBook(params.interface, params.heartbeat, params.adver_int_cs / 100.0, now,
                                params.local_addr) if params.heartbeat else None)
         # data-aware split brain (docs/data-safety.md): the other master we are meeting
@@ -133,7 +106,7 @@ class Instance:
 
     def next_deadline(self) -> float | None:
         best = None
-        for d in (self._adver_deadline, self._down_deadline, self._preempt_deadline,
+        for d in (self._adver_deadline, self._down_deadline, self.failback.deadline,
                   self._handover_deadline, self.contest.deadline, self.claims.deadline):
             if d is not None and (best is None or d < best):
                 best = d
@@ -149,8 +122,8 @@ class Instance:
             actions.append(Log("warning", f"no data verdict for {self.contest.other[0]} within"
                                           f" {self.params.data_hold:g}s; priority decides"))
             actions += self._settle(now)
-        if self._preempt_deadline is not None and now >= self._preempt_deadline:
-            self._preempt_deadline = None
+        if self.failback.deadline is not None and now >= self.failback.deadline:
+            self.failback.deadline = None
             # preempt_delay over: a lower-priority master we have been tolerating is taken over now
             # rather than one Master_Down_Interval later.
             if self._can_preempt(now) and self._master_is_lower():
@@ -161,7 +134,7 @@ class Instance:
                 if self._master_is_lower():
                     reason = f"preempting lower-priority master {self.master_ip}" \
                              f" ({self.master_priority})"
-                    if self.failback_approved:
+                    if self.failback.approved:
                         reason += ", failback approved by operator"
                 else:
                     reason = "master down timer expired"
@@ -203,7 +176,7 @@ class Instance:
         # peer group must win.
         if self._refused_hold or self.group_yield:
             return 1
-        return self.priority if self.gate_ok or self.gate_forced else 1
+        return self.priority if self.failback.gates_pass() else 1
 
     @property
     def skew_time(self) -> float:
@@ -229,25 +202,11 @@ class Instance:
         """An advert from the VIP's segment (path 0) or from heartbeat path ``path``."""
         p = self.params
         self.count("adverts_received")
-        # A heartbeat path is a direct link: TTL 255 is required there as for multicast, so an
-        # advert from beyond a router cannot reset our timer.
-        if (multicast or path) and ttl != 255:
-            return self._discard(Reason.TTL)
-        if adv.version != p.version:
-            return self._discard(Reason.BAD_VERSION)
-        if adv.family != p.family:
-            return self._discard(Reason.FAMILY)
-        if p.version == 2:
-            # RFC 3768 7.1: auth must match, and the interval must equal ours.
-            if adv.auth_type != p.auth_type or (p.auth_type and adv.auth_data != p.auth_data):
-                return self._discard(Reason.AUTH)
-            if adv.adver_int_cs != p.adver_int_cs:
-                return self._discard(Reason.INTERVAL_MISMATCH)
-        if path:
-            if self.paths is None or not self.paths.is_peer(path, src):
-                return self._discard(Reason.NOT_PEER)       # each path has its own peer list
-        elif self._peers and src not in self._peers:
-            return self._discard(Reason.NOT_PEER)
+        refusal = p.refusal(adv, src, ttl, multicast, path)
+        if refusal is not None:
+            return self._discard(refusal)
+        if path and (self.paths is None or not self.paths.is_peer(path, src)):
+            return self._discard(Reason.NOT_PEER)       # each path has its own peer list
         if src == p.local_addr:
             self.count("own_advert")
             return []
@@ -428,9 +387,7 @@ class Instance:
         return self._enter_backup_or_owner(now, "startup")
 
     def _enter_backup_or_owner(self, now: float, reason: str) -> list:
-        self.preempt_until = now + self.params.preempt_delay
-        if self.params.preempt_delay > 0:
-            self._preempt_deadline = self.preempt_until
+        self.failback.restart(now)
         if self.priority == OWNER_PRIORITY and not self.drained:
             # RFC 5798 6.4.1: the address owner becomes master at once.
             return self._become_master(now, reason + " (address owner)")
@@ -444,8 +401,7 @@ class Instance:
         self.wants_master = False
         self.master_ip = self.params.local_addr
         self.master_priority = self.priority
-        self.failback_pending = False
-        self.failback_approved = self.gate_forced = False
+        self.failback.done()
         self._refused_hold = False
         self.contest.reset()
         self._down_deadline = None
@@ -470,7 +426,7 @@ class Instance:
             actions += self._leave_master()
         elif self._handover_deadline is not None:
             actions += self._end_handover("shutdown")
-        self._down_deadline = self._preempt_deadline = None
+        self._down_deadline = self.failback.deadline = None
         if prev is not State.INIT:
             actions.insert(0, self._set_state(State.INIT, "shutdown", now))
             actions.append(Notify("STOP", str(prev)))
@@ -486,7 +442,7 @@ class Instance:
             actions = self._leave_master() if prev is State.MASTER else []
             if self._handover_deadline is not None:
                 actions += self._end_handover("fault")
-            self._down_deadline = self._preempt_deadline = None
+            self._down_deadline = self.failback.deadline = None
             self.master_ip = None
             actions.insert(0, self._set_state(State.FAULT, "fault: " + ", ".join(sorted(faults)), now))
             actions.append(Notify("FAULT", str(prev)))
@@ -513,6 +469,7 @@ class Instance:
         old, self.priority = self.priority, priority
         actions: list = [Log("info", f"effective priority {old} -> {priority}")]
         if self.state is State.MASTER:
+            self.master_priority = priority     # we are the master we know
             # Tell backups at once so one with a now-higher priority can preempt.
             self._adver_deadline = now + self.params.adver_int_cs / 100.0
             self.count("adverts_sent")
@@ -520,22 +477,21 @@ class Instance:
         elif self.state is State.BACKUP and self._master_is_lower() and self._can_preempt(now):
             self._down_deadline = now   # we now outrank the master we know
         if not self._master_is_lower():
-            self.failback_pending = False
+            self.failback.pending = False
         return actions
 
     def _approve(self, force: bool, now: float) -> list:
         if self.state is not State.BACKUP or self.drained or not self._master_is_lower():
             return []     # nothing to fail back: an approval is not remembered for later
-        self.failback_approved = True
-        self.gate_forced = force
+        self.failback.approve(force)
         if self._master_is_lower() and self._can_preempt(now):
             self._down_deadline = now   # take the role in one step
         return [Log("info", "failback approved by operator" + (" (gates forced)" if force else ""))]
 
     def _gate_changed(self, ok: bool, now: float) -> list:
-        if ok == self.gate_ok:
+        if ok == self.failback.gate_ok:
             return []
-        self.gate_ok = ok
+        self.failback.gate_ok = ok
         if ok and self.state is State.BACKUP and self._master_is_lower() and self._can_preempt(now):
             self._down_deadline = now   # gates just opened: fail back now, not at the next timeout
         return [Log("info", "failback gates " + ("pass" if ok else "failing"))]
@@ -545,7 +501,7 @@ class Instance:
             return []
         self.drained = drained
         if drained:
-            self.failback_pending = False
+            self.failback.pending = False
             self._down_deadline = None
             if self.state is not State.MASTER:
                 return [Log("info", "drained: will not become master")]
@@ -595,11 +551,7 @@ class Instance:
     # ---- helpers ------------------------------------------------------------------------
 
     def _can_preempt(self, now: float) -> bool:
-        if self.group_yield:
-            return False    # a partner is in FAULT: the peer group keeps the role
-        return policy.may_preempt(self.params.failback, now, self.preempt_until,
-                                  self.failback_approved, self.drained,
-                                  self.gate_ok or self.gate_forced)
+        return self.failback.may_preempt(now, self.drained, self.group_yield)
 
     def _higher_address(self, src: str, origin: PathOrigin | None) -> bool:
         """RFC 5798 6.4.3 tie-break: the sender's primary address is higher than ours. A heartbeat
@@ -613,16 +565,9 @@ class Instance:
 
     def _note_pending(self, now: float) -> list:
         """A lower-priority master is tolerated because of the policy or a gate: say so once."""
-        fb = self.params.failback
-        if self.failback_pending or self.drained or fb == policy.NONE:
+        why = self.failback.pending_because(self.drained)
+        if why is None:
             return []
-        if fb == policy.SEMI_AUTO:
-            why = f"run 'vipd failback {self.name}' to take the role"
-        elif not self.gate_ok:
-            why = "waiting for the failback gates to pass"
-        else:
-            return []      # auto inside preempt_delay: the preempt deadline handles it
-        self.failback_pending = True
         return [Log("info", f"failback pending: master {self.master_ip} has priority"
                             f" {self.master_priority} < ours {self.priority}; {why}")]
 
@@ -633,7 +578,7 @@ class Instance:
         self.since = now
         self.wants_master = False
         if new is not State.BACKUP:
-            self.failback_pending = False
+            self.failback.pending = False
         if new is not State.MASTER:
             self.contest.deadline = None    # a held data decision only concerns a master
             self.claims.reset()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-OWNER_PRIORITY = 255
+from vipd.core.params import OWNER_PRIORITY
 
 
 @dataclass
