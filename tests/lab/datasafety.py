@@ -139,14 +139,27 @@ def redis_killed(pair: Pair, wipe: bool, down: float = 0.5, hold: bool = True) -
     return "h2"
 
 
+def host_down(pair: Pair, host: str) -> None:
+    """host's vipd and Redis SIGKILLed and its link cut (a power cut takes the VIP with it)."""
+    pair.p1.kill() if host == "h1" else pair.p2.kill()
+    pair.redis.kill(host)
+    pair.lab.cut(host)
+    pair.lab.run(host, ["ip", "addr", "del", f"{VIP4}/24", "dev", "eth0"], check=False)
+
+
+def host_back(pair: Pair, host: str) -> None:
+    """host's link back, its Redis started with its data (as at boot: the drop-in first), then
+    its vipd."""
+    pair.lab.heal(host)
+    pair.redis.start(host)
+    pair.restart_vipd(host)
+
+
 def host_restarted(pair: Pair, redis_first: bool, down: float = 3.0) -> str:
     """vipd and Redis SIGKILLed, link down `down` s (a reboot takes the VIP with it), then Redis
     started without its data and vipd, in the order given."""
     lab = pair.lab
-    pair.p1.kill()
-    pair.redis.kill("h1")
-    lab.cut("h1")
-    lab.run("h1", ["ip", "addr", "del", f"{VIP4}/24", "dev", "eth0"], check=False)
+    host_down(pair, "h1")
     assert in_state(lab, pair.p2, "MASTER", timeout=10)
     time.sleep(down)    # the fault's length: the host is down this long
     lab.heal("h1")

@@ -17,9 +17,12 @@ of an interval later). Each scenario asserts, once the pair has settled:
   shows the READONLY it prevents);
 - the final roles (VRRP and Redis) and the VIP reachable: writes are acknowledged again.
 """
+import time
+
 import pytest
 
 import datasafety as ds
+from redispair import cli, fast_status, in_state, rinfo
 
 pytestmark = pytest.mark.lab
 
@@ -120,3 +123,39 @@ def test_partition_between_the_hosts(lab, phase):
     pair = ds.Pair(lab, INTERVAL)
     t = pair.at_phase(phase)
     check(pair, t, ds.hosts_partitioned(pair), f"partition between the hosts 3 s, phase {phase}")
+
+
+@pytest.mark.parametrize("wipe", [False, True], ids=["with-data", "empty"])
+def test_redis_restarted_while_the_peer_host_is_down(lab, wipe):
+    """h2's host goes down (h1's Redis, guarded, soon refuses writes), then h1's Redis is killed
+    and restarted, with its data or without (docs/data-safety.md, "Both down"):
+    - with its data, it is the only copy within reach: the redis-orphan check lifts the hold, h1
+      becomes master again, its hook promotes the Redis and writes are answered again;
+    - empty, it is never promoted: h1 stays FAULT (status: a detached replica, an orphan) with
+      its Redis an empty replica, until h2 comes back with the data and takes the role; h1's
+      Redis then syncs from it.
+    Either way h2 then comes back and every write acknowledged by WAIT 1 is still there."""
+    pair = ds.Pair(lab, INTERVAL)
+    t = time.monotonic()
+    ds.host_down(pair, "h2")
+    pair.redis.kill("h1")
+    pair.redis.start("h1", wipe=wipe)
+    assert "holds no VIP" in pair.redis.held, pair.redis.held
+    if wipe:
+        assert in_state(lab, pair.p1, "FAULT", timeout=5)
+        # never promoted: no other state within well over Master_Down_Interval + the hook
+        assert not lab.wait_for(lambda: fast_status(pair.p1)["state"] != "FAULT", timeout=2)
+        d = fast_status(pair.p1)["detached_replica"]
+        assert d and d["source"] == "redis" and "not linked since it started" in d["reason"], d
+        assert rinfo(lab, "h1")["role"] == "slave" and cli(lab, "h1", "DBSIZE") == "0"
+    else:
+        assert in_state(lab, pair.p1, "MASTER", timeout=15), fast_status(pair.p1)
+        # promoted by the MASTER hook (the VIP goes up once it is done)
+        assert lab.wait_for(lambda: rinfo(lab, "h1")["role"] == "master", timeout=5)
+        t_back = time.monotonic()
+        assert lab.wait_for(lambda: len(pair.writer.written(since=t_back)) >= 20, timeout=10), \
+            pair.writer.records()[-3:]
+        assert fast_status(pair.p1)["detached_replica"] is None
+    ds.host_back(pair, "h2")
+    check(pair, t, "h2" if wipe else "h1",
+          f"peer host down, Redis restarted {'empty' if wipe else 'with its data'}")
