@@ -3,7 +3,7 @@
 The driver routes events to the cores: datagrams from the interface registry's VRRP sockets
 (vipd/interfaces.py owns sockets, announcers, link state and netlink), link changes, check
 results, the control socket and one timer armed from a heap of the cores' deadlines. Actions
-returned by the cores are carried out in order by ``_apply``.
+returned by the cores are carried out in order by vipd/applier.py.
 """
 from __future__ import annotations
 
@@ -18,25 +18,24 @@ from vipd import config as configmod
 from vipd.control import ControlServer
 from vipd.core import packet
 from vipd.core.events import (
-    AddVips, Announce, CompareData, DataCompared, DrainChanged, FailbackApproved, FaultChanged,
-    GateChanged, Log, Notify, PriorityChanged, ProbeVips, PromotionRefused, RemoveVips, SendAdvert,
-    Shutdown, SourceAddressChanged, Startup, State, Transition, VipClaimed,
+    DrainChanged, FailbackApproved, FaultChanged, GateChanged, PriorityChanged, Shutdown,
+    SourceAddressChanged, Startup, State, VipClaimed,
 )
 from vipd.core.tracking import effective_priority, track_file_effect, tracked_applies
 from vipd import holdings
+from vipd.applier import Applier
 from vipd.net import vmac
 from vipd.checks import CheckRunner
 from vipd.groups import GroupRunner
 from vipd.heartbeat import Heartbeats
-from vipd.hooks import REFUSE_PROMOTION, HookQueue
+from vipd.hooks import HookQueue
 from vipd.interfaces import InterfaceRegistry
-from vipd.net.announce import ipv6_forwarding
 from vipd.net.rawsock import VrrpSocket
 from vipd.net.timerfd import TimerFd
 from vipd.observe import Observer
-from vipd.redisinfo import compare_inputs, replications
+from vipd.redisinfo import replications
 from vipd.detached import detached_replica
-from vipd.net.arpwatch import ArpWatchers, probe_frame
+from vipd.net.arpwatch import ArpWatchers
 from vipd.runtime import Runtime
 from vipd.scriptsec import load_checked
 from vipd.sdnotify import Notifier
@@ -61,7 +60,6 @@ class Daemon:
         self.sd = Notifier()
         self._status_pending = False
         self.checks: dict[str, CheckRunner] = {}
-        self._tasks: set[asyncio.Task] = set()     # data comparisons in flight
         self.observer = Observer()      # metrics and `vipd events` see the driver through it
         self._metrics = None
         self.files: FileTracker | None = None
@@ -77,6 +75,8 @@ class Daemon:
         self.arp = ArpWatchers(self.loop, self._on_claim)
         self.nl = self.ifaces.nl
         self.heartbeats = Heartbeats(self.loop, self._apply, self._rx_error)
+        self.applier = Applier(self.loop, self.runtimes, self.ifaces, self._hooks, self.heartbeats,
+                               self.observer, self._status_changed, self._apply)
         self.control = ControlServer(self.config.global_.socket, self._control, self.observer)
         await self.control.start()
         if self.config.global_.metrics:
@@ -337,7 +337,7 @@ class Daemon:
                     t.name == ifname for t in rt.cfg.track_interfaces):
                 self._refresh_faults(rt)
             if ifname in devs and rt.vips_on and rt.core.state is State.MASTER:
-                self._restore_vips(rt, ifname)
+                self.applier.restore_vips(rt, ifname)
 
     def _follow_source(self, rt: Runtime) -> None:
         """A new primary / link-local address (or none) is what adverts are sent from."""
@@ -345,25 +345,6 @@ class Daemon:
         if local != rt.local_addr:
             rt.set_local_addr(local)      # adverts are encoded again from the new source
             self._apply(rt, rt.core.handle(SourceAddressChanged(local), self.loop.time()))
-
-    def _restore_vips(self, rt: Runtime, dev: str) -> None:
-        """A VIP deleted by someone else (`ip addr flush`, a network manager) while we are master
-        is put back at once and announced: clients would otherwise lose it until a failover."""
-        # (scoped addresses are added by iproute2 with their scope; they are not checked here)
-        gone = [h for h in rt.cfg.held if holdings.dev_of(rt.cfg, h) == dev
-                and not h.scope and not self.ifaces.has_address(dev, str(h.address.ip))]
-        if not gone or not self.ifaces.exists(dev):
-            return
-        seen = ", ".join(f"{a.address}/{a.prefixlen}" for a in self.ifaces.get(dev).addrs)
-        for h in gone:
-            log.warning("[%s] VIP %s was removed from %s by another program while MASTER (%s"
-                        " has: %s); putting it back", rt.name, h.address, dev, dev, seen or "none")
-            try:
-                self.nl.add_vip(dev, h.address, h.label)
-                rt.core.count("vip_restored")
-            except OSError as e:
-                log.error("[%s] cannot put VIP %s back on %s: %s", rt.name, h.address, dev, e)
-        self._announce(rt, 1, rt.became_master)     # one round; the refresh timer runs on
 
     def _on_file_change(self, path: str) -> None:
         for rt in list(self.runtimes.values()):
@@ -442,101 +423,12 @@ class Daemon:
     # ---- actions ------------------------------------------------------------------------
 
     def _apply(self, rt: Runtime, actions: list) -> None:
-        deferred = None
-        for a in actions:
-            t = type(a)
-            if t is SendAdvert:
-                self._send(rt, a.priority)
-                if rt.cfg.heartbeat:
-                    self.heartbeats.send(rt, a.priority)
-            elif t is Transition:
-                log.info("[%s] %s -> %s (%s)", rt.name, a.old, a.new, a.reason)
-                self._status_changed()
-                self.observer.transition(rt.name, rt.cfg.vrid, str(a.old), str(a.new), a.reason)
-            elif t is AddVips or t is Announce:
-                if deferred is not None:
-                    deferred.append(a)
-                elif self._promote_first(rt, actions):
-                    deferred = [a]
-                else:
-                    self._vip_action(rt, a)
-            elif t is RemoveVips:
-                self._vip_action(rt, a)
-            elif t is Notify:
-                self._notify(rt, a, deferred)
-                deferred = None
-            elif t is Log:
-                getattr(log, a.level)("[%s] %s", rt.name, a.message)
-            elif t is ProbeVips:
-                self._probe(rt)
-            elif t is CompareData:
-                task = self.loop.create_task(self._compare_data(rt, a.peer))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
-        if deferred:
-            for a in deferred:
-                self._vip_action(rt, a)
+        """Carries the actions out (vipd/applier.py), then re-arms the timer from the core's next
+        deadline and lets a sync group follow."""
+        self.applier.apply(rt, actions)
         self._touch(rt)
         if rt.core.params.synced:
             self._group_step(rt)
-
-    @staticmethod
-    def _promote_first(rt: Runtime, actions: list) -> bool:
-        """Promote before announce: with a master hook, VIPs go up after it has finished."""
-        return bool(rt.cfg.notify.master) and any(
-            type(a) is Notify and a.state == "MASTER" and not a.reassert for a in actions)
-
-    def _vip_action(self, rt: Runtime, a) -> None:
-        t = type(a)
-        if t is AddVips:
-            if rt.core.state is not State.MASTER:
-                return     # a deferred add after we already lost the role
-            holdings.add(self.nl, rt.cfg)
-            rt.vips_on = True
-            if rt.cfg.garp_delay > 0:
-                # keepalived's garp_master_delay: a second burst for whoever missed the first
-                self.loop.call_later(rt.cfg.garp_delay, self._announce, rt, rt.cfg.garp_repeat,
-                                     rt.became_master)
-        elif t is RemoveVips:
-            holdings.remove(self.nl, rt.cfg)
-            rt.vips_on = False
-        elif t is Announce and rt.core.state is State.MASTER and rt.vips_on:
-            # not while the VIPs wait for the master hook (a reassert on hearing the old master
-            # during the hook): the announce that follows the held-back AddVips covers it
-            self._announce(rt, rt.cfg.garp_repeat)
-
-    def _send(self, rt: Runtime, priority: int) -> None:
-        sock = self.ifaces.socket(rt.vrrp_ifname, rt.cfg.family)
-        if sock is None:
-            return
-        for payload, dst in rt.adverts(priority):
-            try:
-                sock.send(payload, dst, rt.local_addr)
-            except OSError as e:
-                rt.core.count("send_errors")
-                log.debug("[%s] send to %s: %s", rt.name, dst, e)
-
-    def _announce(self, rt: Runtime, remaining: int, episode: int | None = None) -> None:
-        """One GARP/NA round, then the rest of the burst; ``episode`` (a delayed burst) stops
-        it once the instance has left MASTER since."""
-        if rt.core.state is not State.MASTER or self.runtimes.get(rt.name) is not rt:
-            return
-        if episode is not None and episode != rt.became_master:
-            return
-        ifname = rt.cfg.interface
-        try:
-            frames = rt.frames or rt.announce_frames(self.ifaces.mac, ipv6_forwarding)
-            for dev, frame in frames:
-                ifname = dev
-                ann = self.ifaces.announcer(dev)
-                ann.send(frame)
-            rt.core.count("announce_sent")
-        except (OSError, LookupError) as e:
-            log.warning("[%s] gratuitous ARP/NA on %s failed: %s", rt.name, ifname, e)
-        if remaining > 1:
-            self.loop.call_later(rt.cfg.garp_interval, self._announce, rt, remaining - 1, episode)
-        elif rt.cfg.garp_refresh > 0 and episode is None:
-            self.loop.call_later(rt.cfg.garp_refresh, self._announce, rt, 1)
 
     def _sync_arp(self) -> None:
         wanted: dict[str, set[str]] = {}
@@ -557,46 +449,6 @@ class Daemon:
         for rt in list(self.runtimes.values()):
             if rt.cfg.interface == ifname and vip in rt.vip_addrs:
                 self._apply(rt, rt.core.handle(VipClaimed(mac.hex(":")), now))
-
-    def _probe(self, rt: Runtime) -> None:
-        vip = next((v for v in rt.vip_addrs if ":" not in v), None)
-        if vip is None or not rt.local_addr:
-            return
-        try:
-            frame = probe_frame(self.ifaces.mac(rt.cfg.interface), rt.local_addr, vip)
-            self.ifaces.announcer(rt.cfg.interface).send(frame)
-        except (OSError, LookupError) as e:
-            log.debug("[%s] ARP probe on %s: %s", rt.name, rt.cfg.interface, e)
-
-    async def _compare_data(self, rt: Runtime, peer: str) -> None:
-        """INFO from our Redis and the peer's, on the loop; the core decides what it means."""
-        host = peer if rt.cfg.family == 4 or not peer.startswith("fe80:") \
-            else f"{peer}%{rt.cfg.interface}"
-        ours, theirs, errors = await compare_inputs(rt.cfg.data_source, host)
-        for why in errors:
-            log.warning("[%s] data comparison with %s: %s", rt.name, peer, why)
-        if self.runtimes.get(rt.name) is rt:
-            self._apply(rt, rt.core.handle(DataCompared(peer, ours, theirs), self.loop.time()))
-
-    def _notify(self, rt: Runtime, a: Notify, deferred: list | None) -> None:
-        argv = getattr(rt.cfg.notify, a.state.lower(), ())
-        if not argv:
-            return
-        env = rt.hook_env(a.state, a.prev_state)
-        held = tuple(deferred or ())
-        promotion = a.state == "MASTER" and not a.reassert
-
-        def on_done(result) -> None:
-            if promotion and result is not None and result.returncode == REFUSE_PROMOTION:
-                # The hook refused (docs/data-safety.md): the VIPs stay down, the role goes.
-                if self.runtimes.get(rt.name) is rt:
-                    self._apply(rt, rt.core.handle(PromotionRefused(
-                        result.output or f"exit {REFUSE_PROMOTION}"), self.loop.time()))
-                return
-            for d in held:          # promote before announce: VIPs up once the hook is done
-                self._vip_action(rt, d)
-        self._hooks[rt.name].submit(a.state, tuple(argv), env,
-                                    on_done if held or promotion else None)
 
     # ---- control ------------------------------------------------------------------------
 

@@ -31,7 +31,7 @@ class Runtime:
             auth_type=1 if cfg.auth_pass else 0, auth_data=auth_data,
             failback=cfg.failback, preempt_delay=cfg.preempt_delay,
             gated=bool(cfg.failback_gate), synced=synced, interface=cfg.interface,
-            heartbeat=cfg.heartbeat,
+            heartbeat=cfg.heartbeat, garp_refresh=cfg.garp_refresh,
             # the driver answers within the data source's timeout; the margin lets it
             data_hold=cfg.data_source.timeout + 0.1 if cfg.data_source else 0.0), now)
         self._auth_data = auth_data

@@ -1,9 +1,11 @@
 """Sends hostile VRRP traffic with scapy (run inside the client's namespace by test_hostile.py).
 
-usage: hostile.py CASE [COUNT]; prints nothing, exits 0 when sent.
+usage: hostile.py CASE [COUNT]; prints nothing, exits 0 when sent. Also used by
+test_garp_refresh.py for a lower-priority master the daemon must answer.
 """
 import os
 import sys
+import time
 
 from scapy.all import IP, Raw, conf, send
 from scapy.layers.vrrp import VRRP, VRRPv3
@@ -39,6 +41,8 @@ def build(case):
         return ip / Raw(os.urandom(int.from_bytes(os.urandom(1), "big") % 60 + 1))
     if case == "short":
         return ip / Raw(b"\x31")
+    if case == "lower":               # not hostile: a valid advert from a lower-priority master
+        return ip / v3(prio=50)
     raise SystemExit(f"unknown case {case}")
 
 
@@ -47,3 +51,5 @@ if __name__ == "__main__":
     count = int(sys.argv[2]) if len(sys.argv) > 2 else 5
     for _ in range(count):
         send(build(case), iface="eth0")
+        if case == "lower":
+            time.sleep(0.25)          # a master that keeps advertising, each advert answered

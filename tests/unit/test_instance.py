@@ -451,3 +451,53 @@ def test_a_masters_own_priority_change_is_its_master_priority_too():
     assert not only(inst.handle_timer(11.0), Transition)
     inst.handle_timer(10.5 + master_down_interval_s(150, 100))      # the handover ends
     assert inst.next_deadline() == pytest.approx(11.0 + master_down_interval_s(150, 100), abs=1e-9)
+
+
+def refreshes(actions):
+    return [a for a in actions if isinstance(a, Announce) and a.refresh]
+
+
+def test_garp_refresh_is_one_chain_per_master_period_whatever_the_reasserts():
+    # keepalived's garp_master_refresh: one GARP/NA round with the first advert due at or after
+    # each deadline. A lower-priority master heard every 2.5 s makes us reassert (a full burst,
+    # Announce(refresh=False)) each time; it must not start another refresh chain.
+    inst = master(priority=200, garp_refresh=3.0)       # MASTER at t = MDI(200)
+    t0 = inst.since
+    rx_times = [t0 + 0.25 + 2.5 * k for k in range(8)]  # up to t0 + 17.75
+    rounds, bursts = [], 0
+    while inst.next_deadline() < t0 + 20.0:
+        t = inst.next_deadline()
+        while rx_times and rx_times[0] <= t:
+            actions = rx(inst, adv(100), rx_times.pop(0))
+            assert not refreshes(actions)
+            bursts += len(only(actions, Announce))
+        t = inst.next_deadline()
+        rounds += [t] * len(refreshes(inst.handle_timer(t)))
+    assert inst.state is State.MASTER and bursts == 8       # every reassert re-announced
+    # one chain: the first advert at or after each deadline, never two rounds in 3 s
+    # (each advert 1 s after the last advert or reassert: a round 3 to 4 s after the one before)
+    assert [round(r - t0, 6) for r in rounds] == [3.75, 7.25, 11.25, 14.75, 18.75], rounds
+
+
+def test_garp_refresh_stops_outside_master_and_restarts_with_the_next_period():
+    inst = master(priority=100, garp_refresh=2.0)
+    t0 = inst.since
+    got = []
+    for k in range(1, 6):                               # adverts at t0+1 .. t0+5
+        got += [t0 + k] * len(refreshes(inst.handle_timer(t0 + k)))
+    assert got == [t0 + 2, t0 + 4]
+    rx(inst, adv(150), t0 + 5.5)                        # a higher master: BACKUP
+    assert inst.state is State.BACKUP
+    t = t0 + 5.5
+    for _ in range(10):
+        t = inst.next_deadline()
+        assert not refreshes(inst.handle_timer(t))
+        if inst.state is State.MASTER:
+            break
+    assert inst.state is State.MASTER
+    t1 = inst.since
+    got = []
+    for k in range(1, 5):
+        got += [t1 + k] * len(refreshes(inst.handle_timer(t1 + k)))
+    assert got == [t1 + 2, t1 + 4]
+    assert not refreshes(master(priority=100).handle_timer(100.0))   # garp_refresh = 0: off

@@ -133,7 +133,8 @@ class RemoveVips:
 
 @dataclass(frozen=True, slots=True)
 class Announce:
-    """Gratuitous ARP / unsolicited NA burst for the VIPs."""
+    """Gratuitous ARP / unsolicited NA burst for the VIPs (``refresh``: one round, not a burst)."""
+    refresh: bool = False
 
 
 @dataclass(frozen=True, slots=True)

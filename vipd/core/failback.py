@@ -28,6 +28,14 @@ class Failback:
         if self.preempt_delay > 0:
             self.deadline = self.preempt_until
 
+    def window_over(self, now: float) -> bool:
+        """preempt_delay has just ended: a lower-priority master we have been tolerating is taken
+        over now rather than one Master_Down_Interval later."""
+        if self.deadline is None or now < self.deadline:
+            return False
+        self.deadline = None
+        return True
+
     def gates_pass(self) -> bool:
         return self.gate_ok or self.forced
 

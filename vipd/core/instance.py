@@ -56,6 +56,8 @@ class Instance:
         self._adver_deadline: float | None = None
         self._down_deadline: float | None = None
         self._handover_deadline: float | None = None   # drained master: VIPs kept until then
+        self._refresh_at: float | None = None   # garp_refresh: set on becoming MASTER, read
+                                                # with the adverts (which only a MASTER sends)
         self._last_lower_master = -1e18
         self._vip_set = frozenset(params.vips)
         self._last_vip_mismatch: tuple[str, ...] | None = None
@@ -122,12 +124,8 @@ class Instance:
             actions.append(Log("warning", f"no data verdict for {self.contest.other[0]} within"
                                           f" {self.params.data_hold:g}s; priority decides"))
             actions += self._settle(now)
-        if self.failback.deadline is not None and now >= self.failback.deadline:
-            self.failback.deadline = None
-            # preempt_delay over: a lower-priority master we have been tolerating is taken over now
-            # rather than one Master_Down_Interval later.
-            if self._can_preempt(now) and self._master_is_lower():
-                self._down_deadline = now
+        if self.failback.window_over(now) and self._may_fail_back(now):
+            self._down_deadline = now
         if self._down_deadline is not None and now >= self._down_deadline:
             self._down_deadline = None
             if self.state is State.BACKUP and not self.drained:
@@ -168,6 +166,11 @@ class Instance:
             if self.claims.active:
                 self.claims.probe_sent(now)
                 actions.append(ProbeVips())
+            if self._refresh_at is not None and now >= self._refresh_at:
+                # keepalived's garp_master_refresh: with the first advert due after the deadline
+                # (no timer of its own), one chain per MASTER period whatever re-announces between
+                self._refresh_at = now + self.params.garp_refresh
+                actions.append(Announce(refresh=True))
         return actions
 
     @property
@@ -240,7 +243,8 @@ class Instance:
             return actions
         if self._handover_deadline is not None:
             actions += self._end_handover(f"new master {src} announced")
-        if adv.priority >= self.priority or not self._can_preempt(now):
+        if adv.priority >= self.priority or \
+                not self.failback.may_preempt(now, self.drained, self.group_yield):
             if self.params.version == 3:
                 self.master_adver_int_cs = adv.adver_int_cs   # learn the master's interval
             if src != self.master_ip:
@@ -251,8 +255,11 @@ class Instance:
             self.master_priority = adv.priority
             self._down_deadline = now + self.master_down_interval
             self.wants_master = False
-            if adv.priority < self.priority:
-                actions += self._note_pending(now)
+            why = self.failback.pending_because(self.drained) if adv.priority < self.priority \
+                else None
+            if why:         # a lower-priority master tolerated by the policy or a gate: say so once
+                actions.append(Log("info", f"failback pending: master {src} has priority"
+                                           f" {adv.priority} < ours {self.priority}; {why}"))
             return actions
         # Lower priority and we may preempt: discard; the down timer makes us master.
         self.count("lower_priority_ignored")
@@ -409,6 +416,7 @@ class Instance:
         self.contest.reset()
         self._down_deadline = None
         self._adver_deadline = now + self.params.adver_int_cs / 100.0
+        self._refresh_at = now + self.params.garp_refresh if self.params.garp_refresh else None
         self.count("adverts_sent")
         self.count("became_master")
         # VIPs first, then the advert: the old master drops its VIPs when it hears us, and a
@@ -477,7 +485,7 @@ class Instance:
             self._adver_deadline = now + self.params.adver_int_cs / 100.0
             self.count("adverts_sent")
             actions.append(SendAdvert(priority))
-        elif self.state is State.BACKUP and self._master_is_lower() and self._can_preempt(now):
+        elif self.state is State.BACKUP and self._may_fail_back(now):
             self._down_deadline = now   # we now outrank the master we know
         if not self._master_is_lower():
             self.failback.pending = False
@@ -487,7 +495,7 @@ class Instance:
         if self.state is not State.BACKUP or self.drained or not self._master_is_lower():
             return []     # nothing to fail back: an approval is not remembered for later
         self.failback.approve(force)
-        if self._master_is_lower() and self._can_preempt(now):
+        if self._may_fail_back(now):
             self._down_deadline = now   # take the role in one step
         return [Log("info", "failback approved by operator" + (" (gates forced)" if force else ""))]
 
@@ -495,7 +503,7 @@ class Instance:
         if ok == self.failback.gate_ok:
             return []
         self.failback.gate_ok = ok
-        if ok and self.state is State.BACKUP and self._master_is_lower() and self._can_preempt(now):
+        if ok and self.state is State.BACKUP and self._may_fail_back(now):
             self._down_deadline = now   # gates just opened: fail back now, not at the next timeout
         return [Log("info", "failback gates " + ("pass" if ok else "failing"))]
 
@@ -518,7 +526,7 @@ class Instance:
             return [self._set_state(State.BACKUP, "drained by operator", now), SendAdvert(0),
                     Notify("BACKUP", "MASTER")]
         if self.state is State.BACKUP:
-            self._down_deadline = (now if self._master_is_lower() and self._can_preempt(now)
+            self._down_deadline = (now if self._may_fail_back(now)
                                    else now + self.master_down_interval)
         return [Log("info", "undrained")]
 
@@ -553,8 +561,10 @@ class Instance:
 
     # ---- helpers ------------------------------------------------------------------------
 
-    def _can_preempt(self, now: float) -> bool:
-        return self.failback.may_preempt(now, self.drained, self.group_yield)
+    def _may_fail_back(self, now: float) -> bool:
+        """We outrank the master we know, and the failback policy lets us take the role now."""
+        return self._master_is_lower() and self.failback.may_preempt(now, self.drained,
+                                                                     self.group_yield)
 
     def _higher_address(self, src: str, origin: PathOrigin | None) -> bool:
         """RFC 5798 6.4.3 tie-break: the sender's primary address is higher than ours. A heartbeat
@@ -565,14 +575,6 @@ class Instance:
 
     def _master_is_lower(self) -> bool:
         return self.master_priority is not None and self.master_priority < self.priority
-
-    def _note_pending(self, now: float) -> list:
-        """A lower-priority master is tolerated because of the policy or a gate: say so once."""
-        why = self.failback.pending_because(self.drained)
-        if why is None:
-            return []
-        return [Log("info", f"failback pending: master {self.master_ip} has priority"
-                            f" {self.master_priority} < ours {self.priority}; {why}")]
 
     def _set_state(self, new: State, reason: str, now: float) -> Transition:
         """The one place that changes state; the driver logs the Transition as OLD -> NEW (reason)."""

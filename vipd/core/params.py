@@ -34,6 +34,7 @@ class RouterParams:
     synced: bool = False                 # in a sync group: MASTER only when the group says so
     interface: str = ""                  # the VIP's segment, for messages about paths
     heartbeat: tuple[HeartbeatPath, ...] = ()   # extra unicast advert paths (issue 14)
+    garp_refresh: float = 0.0            # while MASTER, one GARP/NA round this often; 0: off
 
     def refusal(self, adv: Advert, src: str, ttl: int, multicast: bool, path: int) -> Reason | None:
         """Why this router discards ``adv``, or None. Heartbeat paths (``path`` > 0) have their

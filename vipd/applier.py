@@ -1,0 +1,201 @@
+"""Carries out the actions the cores return: adverts, VIPs and what else a MASTER holds, GARP/NA,
+hooks, ARP probes and data comparisons.
+
+The order inside one list of actions is the contract (DESIGN.md): a new MASTER's VIPs are up
+before its GARP/NA and its first advert; with a master hook, the VIPs wait until the hook has
+finished (promote before announce); leaving MASTER takes the VIPs down. The driver (daemon.py)
+decides when actions happen; this module only how.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from vipd import holdings
+from vipd.core.events import (
+    AddVips, Announce, CompareData, DataCompared, Log, Notify, ProbeVips, PromotionRefused,
+    RemoveVips, SendAdvert, State, Transition,
+)
+from vipd.heartbeat import Heartbeats
+from vipd.hooks import REFUSE_PROMOTION, HookQueue
+from vipd.interfaces import InterfaceRegistry
+from vipd.net.announce import ipv6_forwarding
+from vipd.net.arpwatch import probe_frame
+from vipd.observe import Observer
+from vipd.redisinfo import compare_inputs
+from vipd.runtime import Runtime
+
+log = logging.getLogger("vipd")
+
+
+class Applier:
+    """Actions -> the world. ``runtimes`` and ``hooks`` are the driver's own dicts (an instance
+    removed meanwhile is no longer acted on); ``apply`` is the driver's apply, for what a
+    finished hook or data comparison feeds back into a core; ``on_transition`` is told of every
+    state change (systemd STATUS=)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, runtimes: dict[str, Runtime],
+                 ifaces: InterfaceRegistry, hooks: dict[str, HookQueue], heartbeats: Heartbeats,
+                 observer: Observer, on_transition: Callable[[], None],
+                 apply: Callable[[Runtime, list], None]) -> None:
+        self.loop = loop
+        self.runtimes = runtimes
+        self.ifaces = ifaces
+        self.hooks = hooks
+        self.heartbeats = heartbeats
+        self.observer = observer
+        self.on_transition = on_transition
+        self.reapply = apply
+        self.tasks: set[asyncio.Task] = set()     # data comparisons in flight
+
+    def apply(self, rt: Runtime, actions: list) -> None:
+        deferred = None
+        for a in actions:
+            t = type(a)
+            if t is SendAdvert:
+                self.send(rt, a.priority)
+                if rt.cfg.heartbeat:
+                    self.heartbeats.send(rt, a.priority)
+            elif t is Transition:
+                log.info("[%s] %s -> %s (%s)", rt.name, a.old, a.new, a.reason)
+                self.on_transition()
+                self.observer.transition(rt.name, rt.cfg.vrid, str(a.old), str(a.new), a.reason)
+            elif t is AddVips or t is Announce:
+                if deferred is not None:
+                    deferred.append(a)
+                elif self.promote_first(rt, actions):
+                    deferred = [a]
+                else:
+                    self.vip_action(rt, a)
+            elif t is RemoveVips:
+                self.vip_action(rt, a)
+            elif t is Notify:
+                self.notify(rt, a, deferred)
+                deferred = None
+            elif t is Log:
+                getattr(log, a.level)("[%s] %s", rt.name, a.message)
+            elif t is ProbeVips:
+                self.probe(rt)
+            elif t is CompareData:
+                task = self.loop.create_task(self.compare_data(rt, a.peer))
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
+        if deferred:
+            for a in deferred:
+                self.vip_action(rt, a)
+
+    @staticmethod
+    def promote_first(rt: Runtime, actions: list) -> bool:
+        """Promote before announce: with a master hook, VIPs go up after it has finished."""
+        return bool(rt.cfg.notify.master) and any(
+            type(a) is Notify and a.state == "MASTER" and not a.reassert for a in actions)
+
+    def vip_action(self, rt: Runtime, a) -> None:
+        t = type(a)
+        if t is AddVips:
+            if rt.core.state is not State.MASTER:
+                return     # a deferred add after we already lost the role
+            holdings.add(self.ifaces.nl, rt.cfg)
+            rt.vips_on = True
+            if rt.cfg.garp_delay > 0:
+                # keepalived's garp_master_delay: a second burst for whoever missed the first
+                self.loop.call_later(rt.cfg.garp_delay, self.announce, rt, rt.cfg.garp_repeat,
+                                     rt.became_master)
+        elif t is RemoveVips:
+            holdings.remove(self.ifaces.nl, rt.cfg)
+            rt.vips_on = False
+        elif t is Announce and rt.core.state is State.MASTER and rt.vips_on:
+            # not while the VIPs wait for the master hook (a reassert on hearing the old master
+            # during the hook): the announce that follows the held-back AddVips covers it
+            self.announce(rt, 1 if a.refresh else rt.cfg.garp_repeat)
+
+    def send(self, rt: Runtime, priority: int) -> None:
+        sock = self.ifaces.socket(rt.vrrp_ifname, rt.cfg.family)
+        if sock is None:
+            return
+        for payload, dst in rt.adverts(priority):
+            try:
+                sock.send(payload, dst, rt.local_addr)
+            except OSError as e:
+                rt.core.count("send_errors")
+                log.debug("[%s] send to %s: %s", rt.name, dst, e)
+
+    def announce(self, rt: Runtime, remaining: int, episode: int | None = None) -> None:
+        """One GARP/NA round, then the rest of the burst; ``episode`` (a delayed burst) stops
+        it once the instance has left MASTER since."""
+        if rt.core.state is not State.MASTER or self.runtimes.get(rt.name) is not rt:
+            return
+        if episode is not None and episode != rt.became_master:
+            return
+        ifname = rt.cfg.interface
+        try:
+            frames = rt.frames or rt.announce_frames(self.ifaces.mac, ipv6_forwarding)
+            for dev, frame in frames:
+                ifname = dev
+                ann = self.ifaces.announcer(dev)
+                ann.send(frame)
+            rt.core.count("announce_sent")
+        except (OSError, LookupError) as e:
+            log.warning("[%s] gratuitous ARP/NA on %s failed: %s", rt.name, ifname, e)
+        if remaining > 1:
+            self.loop.call_later(rt.cfg.garp_interval, self.announce, rt, remaining - 1, episode)
+
+    def restore_vips(self, rt: Runtime, dev: str) -> None:
+        """A VIP deleted by someone else (`ip addr flush`, a network manager) while we are master
+        is put back at once and announced: clients would otherwise lose it until a failover."""
+        # (scoped addresses are added by iproute2 with their scope; they are not checked here)
+        gone = [h for h in rt.cfg.held if holdings.dev_of(rt.cfg, h) == dev
+                and not h.scope and not self.ifaces.has_address(dev, str(h.address.ip))]
+        if not gone or not self.ifaces.exists(dev):
+            return
+        seen = ", ".join(f"{a.address}/{a.prefixlen}" for a in self.ifaces.get(dev).addrs)
+        for h in gone:
+            log.warning("[%s] VIP %s was removed from %s by another program while MASTER (%s"
+                        " has: %s); putting it back", rt.name, h.address, dev, dev, seen or "none")
+            try:
+                self.ifaces.nl.add_vip(dev, h.address, h.label)
+                rt.core.count("vip_restored")
+            except OSError as e:
+                log.error("[%s] cannot put VIP %s back on %s: %s", rt.name, h.address, dev, e)
+        self.announce(rt, 1, rt.became_master)     # one round; the refresh timer runs on
+
+    def probe(self, rt: Runtime) -> None:
+        vip = next((v for v in rt.vip_addrs if ":" not in v), None)
+        if vip is None or not rt.local_addr:
+            return
+        try:
+            frame = probe_frame(self.ifaces.mac(rt.cfg.interface), rt.local_addr, vip)
+            self.ifaces.announcer(rt.cfg.interface).send(frame)
+        except (OSError, LookupError) as e:
+            log.debug("[%s] ARP probe on %s: %s", rt.name, rt.cfg.interface, e)
+
+    async def compare_data(self, rt: Runtime, peer: str) -> None:
+        """INFO from our Redis and the peer's, on the loop; the core decides what it means."""
+        host = peer if rt.cfg.family == 4 or not peer.startswith("fe80:") \
+            else f"{peer}%{rt.cfg.interface}"
+        ours, theirs, errors = await compare_inputs(rt.cfg.data_source, host)
+        for why in errors:
+            log.warning("[%s] data comparison with %s: %s", rt.name, peer, why)
+        if self.runtimes.get(rt.name) is rt:
+            self.reapply(rt, rt.core.handle(DataCompared(peer, ours, theirs), self.loop.time()))
+
+    def notify(self, rt: Runtime, a: Notify, deferred: list | None) -> None:
+        argv = getattr(rt.cfg.notify, a.state.lower(), ())
+        if not argv:
+            return
+        env = rt.hook_env(a.state, a.prev_state)
+        held = tuple(deferred or ())
+        promotion = a.state == "MASTER" and not a.reassert
+
+        def on_done(result) -> None:
+            if promotion and result is not None and result.returncode == REFUSE_PROMOTION:
+                # The hook refused (docs/data-safety.md): the VIPs stay down, the role goes.
+                if self.runtimes.get(rt.name) is rt:
+                    self.reapply(rt, rt.core.handle(PromotionRefused(
+                        result.output or f"exit {REFUSE_PROMOTION}"), self.loop.time()))
+                return
+            for d in held:          # promote before announce: VIPs up once the hook is done
+                self.vip_action(rt, d)
+        self.hooks[rt.name].submit(a.state, tuple(argv), env,
+                                   on_done if held or promotion else None)
