@@ -5,12 +5,20 @@ The order inside one list of actions is the contract (DESIGN.md): a new MASTER's
 before its GARP/NA and its first advert; with a master hook, the VIPs wait until the hook has
 finished (promote before announce); leaving MASTER takes the VIPs down. The driver (daemon.py)
 decides when actions happen; this module only how.
+
+VIP changes are netlink requests, awaited (vipd/net/netlink.py). Actions that need one go
+through one ordered queue per daemon, and while an instance has work in it, all its later actions
+queue behind: an instance's role changes never interleave, and its first advert as MASTER leaves
+after its VIPs are up. Actions of other instances, and of this one when nothing is queued (an
+advert every interval, 2000 a second at 200 instances x 0.1 s), run at once, without a task. A
+netlink error or timeout is logged and counted (``netlink_errors``); the daemon carries on.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Awaitable, Callable
 
 from vipd import holdings
 from vipd.core.events import (
@@ -27,6 +35,18 @@ from vipd.redisinfo import compare_inputs
 from vipd.runtime import Runtime
 
 log = logging.getLogger("vipd")
+_NETLINK = (AddVips, RemoveVips)       # the actions that await the kernel
+
+
+def run_now(coro) -> None:
+    """Runs a coroutine that cannot suspend (it awaits no netlink request) to its end, here and
+    now: an advert then costs a function call, not a task and a loop turn."""
+    try:
+        coro.send(None)
+    except StopIteration:
+        return
+    coro.close()
+    raise RuntimeError("an action suspended outside the applier's queue")
 
 
 class Applier:
@@ -48,8 +68,46 @@ class Applier:
         self.on_transition = on_transition
         self.reapply = apply
         self.tasks: set[asyncio.Task] = set()     # data comparisons in flight
+        self.queue: deque[tuple[str, Callable[[], Awaitable]]] = deque()
+        self.queued: dict[str, int] = {}          # instance name -> jobs of it in the queue
+        self.worker: asyncio.Task | None = None
+
+    # ---- the ordered queue ----------------------------------------------------------------
+
+    def submit(self, name: str, job: Callable[[], Awaitable]) -> None:
+        """Runs ``job()`` after every job submitted before it (of any instance)."""
+        self.queue.append((name, job))
+        self.queued[name] = self.queued.get(name, 0) + 1
+        if self.worker is None:
+            self.worker = self.loop.create_task(self._work())
+
+    async def _work(self) -> None:
+        while self.queue:
+            name, job = self.queue.popleft()
+            try:
+                await job()
+            except Exception:     # a bug in one job must not stop VIP changes for good
+                log.exception("[%s] applying actions failed", name)
+            finally:
+                left = self.queued.pop(name) - 1
+                if left:
+                    self.queued[name] = left
+        self.worker = None
+
+    async def idle(self) -> None:
+        """Waits until the queue is empty (at stop: VIPs are down before netlink closes)."""
+        while self.worker is not None:
+            await asyncio.shield(self.worker)
+
+    # ---- actions --------------------------------------------------------------------------
 
     def apply(self, rt: Runtime, actions: list) -> None:
+        if rt.name in self.queued or any(type(a) in _NETLINK for a in actions):
+            self.submit(rt.name, lambda: self._apply(rt, actions))
+        else:
+            run_now(self._apply(rt, actions))
+
+    async def _apply(self, rt: Runtime, actions: list) -> None:
         deferred = None
         for a in actions:
             t = type(a)
@@ -67,9 +125,9 @@ class Applier:
                 elif self.promote_first(rt, actions):
                     deferred = [a]
                 else:
-                    self.vip_action(rt, a)
+                    await self.vip_action(rt, a)
             elif t is RemoveVips:
-                self.vip_action(rt, a)
+                await self.vip_action(rt, a)
             elif t is Notify:
                 self.notify(rt, a, deferred)
                 deferred = None
@@ -83,7 +141,7 @@ class Applier:
                 task.add_done_callback(self.tasks.discard)
         if deferred:
             for a in deferred:
-                self.vip_action(rt, a)
+                await self.vip_action(rt, a)
 
     @staticmethod
     def promote_first(rt: Runtime, actions: list) -> bool:
@@ -91,24 +149,29 @@ class Applier:
         return bool(rt.cfg.notify.master) and any(
             type(a) is Notify and a.state == "MASTER" and not a.reassert for a in actions)
 
-    def vip_action(self, rt: Runtime, a) -> None:
+    async def vip_action(self, rt: Runtime, a) -> None:
         t = type(a)
         if t is AddVips:
             if rt.core.state is not State.MASTER:
                 return     # a deferred add after we already lost the role
-            holdings.add(self.ifaces.nl, rt.cfg)
+            self.count_errors(rt, await holdings.add(self.ifaces.nl, rt.cfg))
             rt.vips_on = True
             if rt.cfg.garp_delay > 0:
                 # keepalived's garp_master_delay: a second burst for whoever missed the first
                 self.loop.call_later(rt.cfg.garp_delay, self.announce, rt, rt.cfg.garp_repeat,
                                      rt.became_master)
         elif t is RemoveVips:
-            holdings.remove(self.ifaces.nl, rt.cfg)
-            rt.vips_on = False
+            rt.vips_on = False     # no GARP/NA for addresses on their way out
+            self.count_errors(rt, await holdings.remove(self.ifaces.nl, rt.cfg))
         elif t is Announce and rt.core.state is State.MASTER and rt.vips_on:
             # not while the VIPs wait for the master hook (a reassert on hearing the old master
             # during the hook): the announce that follows the held-back AddVips covers it
             self.announce(rt, 1 if a.refresh else rt.cfg.garp_repeat)
+
+    @staticmethod
+    def count_errors(rt: Runtime, errors: int) -> None:
+        for _ in range(errors):
+            rt.core.count("netlink_errors")
 
     def send(self, rt: Runtime, priority: int) -> None:
         sock = self.ifaces.socket(rt.vrrp_ifname, rt.cfg.family)
@@ -144,6 +207,12 @@ class Applier:
     def restore_vips(self, rt: Runtime, dev: str) -> None:
         """A VIP deleted by someone else (`ip addr flush`, a network manager) while we are master
         is put back at once and announced: clients would otherwise lose it until a failover."""
+        self.submit(rt.name, lambda: self._restore_vips(rt, dev))
+
+    async def _restore_vips(self, rt: Runtime, dev: str) -> None:
+        if not rt.vips_on or rt.core.state is not State.MASTER or \
+                self.runtimes.get(rt.name) is not rt:
+            return     # left MASTER (or stopped) while this waited in the queue
         # (scoped addresses are added by iproute2 with their scope; they are not checked here)
         gone = [h for h in rt.cfg.held if holdings.dev_of(rt.cfg, h) == dev
                 and not h.scope and not self.ifaces.has_address(dev, str(h.address.ip))]
@@ -154,9 +223,10 @@ class Applier:
             log.warning("[%s] VIP %s was removed from %s by another program while MASTER (%s"
                         " has: %s); putting it back", rt.name, h.address, dev, dev, seen or "none")
             try:
-                self.ifaces.nl.add_vip(dev, h.address, h.label)
+                await self.ifaces.nl.add_vip(dev, h.address, h.label)
                 rt.core.count("vip_restored")
             except OSError as e:
+                self.count_errors(rt, 1)
                 log.error("[%s] cannot put VIP %s back on %s: %s", rt.name, h.address, dev, e)
         self.announce(rt, 1, rt.became_master)     # one round; the refresh timer runs on
 
@@ -180,6 +250,10 @@ class Applier:
         if self.runtimes.get(rt.name) is rt:
             self.reapply(rt, rt.core.handle(DataCompared(peer, ours, theirs), self.loop.time()))
 
+    async def _held(self, rt: Runtime, held: tuple) -> None:
+        for d in held:
+            await self.vip_action(rt, d)
+
     def notify(self, rt: Runtime, a: Notify, deferred: list | None) -> None:
         argv = getattr(rt.cfg.notify, a.state.lower(), ())
         if not argv:
@@ -195,7 +269,7 @@ class Applier:
                     self.reapply(rt, rt.core.handle(PromotionRefused(
                         result.output or f"exit {REFUSE_PROMOTION}"), self.loop.time()))
                 return
-            for d in held:          # promote before announce: VIPs up once the hook is done
-                self.vip_action(rt, d)
+            if held:                # promote before announce: VIPs up once the hook is done
+                self.submit(rt.name, lambda: self._held(rt, held))
         self.hooks[rt.name].submit(a.state, tuple(argv), env,
                                    on_done if held or promotion else None)

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 from vipd.confchecks import CheckConfig, parse_checks
 from vipd.confparity import (  # noqa: F401  (re-exported: the parity keys' types)
-    SCOPES, HeldVip, TrackFile, VirtualRoute, VirtualRule, held_vip, parity_keys,
+    SCOPES, HeldVip, TrackFile, VirtualRoute, VirtualRule, held_vip, parity_keys, vmac_clashes,
 )
 from vipd.confparse import (
     BAD, REQUIRED, Bad, Table, abs_path, argv, array, boolean, choice, did_you_mean, env_name,
@@ -355,8 +355,6 @@ def _instance(raw: Any, check_names: list[str] | None) -> Table:
             t.problem("auth_pass", "only valid with version = 2 (VRRPv3 has no authentication)")
         elif len(auth.encode()) > 8:
             t.problem("auth_pass", f"must be 1..8 bytes, got {len(auth.encode())} bytes")
-    if t.values.get("use_vmac") is True and family == 6:
-        t.problem("use_vmac", "is implemented for IPv4 instances only (no IPv6 VMAC yet)")
     if checksum == "vrrp-only" and family == 6:
         t.problem("checksum", '"vrrp-only" applies to VRRPv3 over IPv4; '
                               "IPv6 always uses the pseudo-header")
@@ -399,6 +397,7 @@ def _instances(raw: Any, check_names: list[str] | None) -> tuple[InstanceConfig,
                 t.problem("vrid", f"VRID {where[1]} on {where[0]} (IPv{where[2]}) is already used "
                                   f"by instance[{vrids[where]}]")
             vrids.setdefault(where, i)
+    vmac_clashes(tables)
     for i, t in enumerate(tables):
         # Heartbeat sockets are demultiplexed by VRID like the VIP segment's: a path must not
         # share its interface and VRID with another instance's segment or path.

@@ -160,8 +160,12 @@ def parity_keys(t: Table, family: int | None, check_vips: Any) -> None:
     t.get("track_files", array(_track_file, unique=lambda f: f.path))
     t.get("garp_delay", seconds(0, 3600))
     use_vmac = t.get("use_vmac", boolean)
-    if t.get("vmac_interface", ifname) is not None and use_vmac is not True:
+    vmac_name = t.get("vmac_interface", ifname)
+    if vmac_name is not None and use_vmac is not True:
         t.problem("vmac_interface", "only valid with use_vmac = true")
+    elif vmac_name is not None and vmac_name == t.values.get("interface"):
+        t.problem("vmac_interface", "is the instance's own interface; the VMAC interface is a"
+                                    " macvlan made on it and needs a name of its own")
     t.get("virtual_routes", array(_route, unique=lambda r: (r.to, r.table, r.metric)))
     t.get("virtual_rules", array(_rule, unique=lambda r: r))
     if check_vips is not BAD and excluded is not BAD:
@@ -173,3 +177,19 @@ def parity_keys(t: Table, family: int | None, check_vips: Any) -> None:
                                    if (h.dev, h.label, h.scope) != (None, None, None))
         t.values["vips"] = tuple(h.address for h in check_vips)
         t.values["excluded_vips"] = tuple(h.address for h in excluded)
+
+
+def vmac_clashes(tables: list[Table]) -> None:
+    """Two use_vmac instances whose VMAC interfaces have one name would delete and re-create
+    each other's macvlan (with another MAC): an IPv4 and an IPv6 router with the same VRID both
+    default to "vrrp.<vrid>", as in keepalived, so one of them needs a vmac_interface."""
+    seen: dict[str, int] = {}
+    for i, t in enumerate(tables):
+        if t.values.get("use_vmac") is not True or not t.ok("vrid", "vmac_interface"):
+            continue
+        name = t.values.get("vmac_interface") or f"vrrp.{t.values['vrid']}"
+        if name in seen:
+            key = "vmac_interface" if t.values.get("vmac_interface") else "use_vmac"
+            t.problem(key, f"the VMAC interface {name} is already instance[{seen[name]}]'s;"
+                           " set vmac_interface to another name")
+        seen.setdefault(name, i)

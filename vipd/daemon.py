@@ -8,6 +8,7 @@ returned by the cores are carried out in order by vipd/applier.py.
 from __future__ import annotations
 
 import asyncio
+import functools
 import heapq
 import itertools
 import logging
@@ -46,6 +47,12 @@ RX_BATCH = 64     # datagrams read per wake-up before timers get a turn
 _CHECKSUM_COUNTER = {m: "rx_checksum_" + m for m in packet.CHECKSUM_MODES}
 
 
+def _ifnames(cfg: configmod.InstanceConfig) -> list[str]:
+    """Every interface an instance uses: its own, its VIPs' devs, tracked, heartbeat."""
+    return [cfg.interface, *(holdings.dev_of(cfg, h) for h in cfg.held),
+            *(t.name for t in cfg.track_interfaces), *(hb.interface for hb in cfg.heartbeat)]
+
+
 class Daemon:
     def __init__(self, cfg: configmod.Config) -> None:
         self.config = cfg
@@ -64,6 +71,8 @@ class Daemon:
         self._metrics = None
         self.files: FileTracker | None = None
         self.groups: dict[str, GroupRunner] = {}
+        self._reloads: set[asyncio.Task] = set()
+        self._reload_lock = asyncio.Lock()
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -72,8 +81,9 @@ class Daemon:
         self._tfd = TimerFd()
         self.loop.add_reader(self._tfd.fileno(), self._on_timer)
         self.ifaces = InterfaceRegistry(self.loop, self._on_readable, self._on_iface_change)
+        await self.ifaces.start()
+        await self.ifaces.prime(n for cfg in self.config.instances for n in _ifnames(cfg))
         self.arp = ArpWatchers(self.loop, self._on_claim)
-        self.nl = self.ifaces.nl
         self.heartbeats = Heartbeats(self.loop, self._apply, self._rx_error)
         self.applier = Applier(self.loop, self.runtimes, self.ifaces, self._hooks, self.heartbeats,
                                self.observer, self._status_changed, self._apply)
@@ -85,7 +95,7 @@ class Daemon:
             await self._metrics.start()
         for sig in (signal.SIGTERM, signal.SIGINT):
             self.loop.add_signal_handler(sig, self._stop.set)
-        self.loop.add_signal_handler(signal.SIGHUP, self.reload)
+        self.loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
         self._remove_leftover_vips(self.config.instances)
         self.files = FileTracker(self._on_file_change)
         self._sync_checks()
@@ -102,6 +112,7 @@ class Daemon:
         self.sd.stopping()
         for name in list(self.runtimes):
             self._remove_instance(name)
+        await self.applier.idle()          # VIPs down before netlink closes
         await asyncio.gather(*(c.stop() for c in self.checks.values()))
         self.files.close()
         await asyncio.gather(*(q.wait_idle(q.timeout + 1) for q in self._hooks.values()))
@@ -144,9 +155,11 @@ class Daemon:
         self.sd.status(self.summary())
 
     def _remove_leftover_vips(self, cfgs) -> None:
-        """A crashed run may have left VIPs on interfaces: nobody is announcing them now."""
+        """A crashed run may have left VIPs on interfaces: nobody is announcing them now. In the
+        applier's queue, ahead of anything the instance itself will queue."""
         for cfg in cfgs:
-            holdings.remove(self.nl, cfg, leftovers=True)
+            self.applier.submit(cfg.name, functools.partial(
+                holdings.remove, self.ifaces.nl, cfg, leftovers=True))
             if cfg.use_vmac and vmac.remove_leftover(cfg.vmac_name):
                 log.warning("[%s] removed leftover VMAC interface %s", cfg.name, cfg.vmac_name)
 
@@ -186,9 +199,10 @@ class Daemon:
 
     def _add_vmac(self, rt: Runtime) -> None:
         """The VMAC interface: VIPs live on it, adverts and GARPs leave from it."""
-        v = vmac.Vmac(rt.cfg.vmac_name, rt.cfg.interface, rt.cfg.vrid)
+        v = vmac.Vmac(rt.cfg.vmac_name, rt.cfg.interface, rt.cfg.vrid, rt.cfg.family)
         try:
             v.create()
+            v.set_link_local(rt.local_addr)   # IPv6: the adverts' source must be on the VMAC
         except OSError as e:
             v.remove()
             log.error("[%s] cannot create VMAC interface %s: %s", rt.name, v.name, e)
@@ -221,15 +235,35 @@ class Daemon:
         self._apply(rt, rt.core.handle(Shutdown(), self.loop.time()))   # a sync group sees it
         del self.runtimes[name]
         rt.deadline = None
-        if rt.cfg.heartbeat:
+        if name in self.applier.queued:
+            # its last actions (VIPs down, the priority-0 advert) wait in the applier's queue:
+            # its sockets and VMAC go after them
+            async def release_after() -> None:
+                self._release(rt)
+            self.applier.submit(name, release_after)
+        else:
+            self._release(rt)
+
+    def _release(self, rt: Runtime) -> None:
+        """Closes what only this instance used (sockets, its VMAC)."""
+        if rt.cfg.heartbeat and rt.name not in self.runtimes:   # (re-added: add() replaced it)
             self.heartbeats.remove(rt)
         self.ifaces.detach(rt)
         if rt.vmac is not None:
             rt.vmac.remove()
         self._sync_arp()
 
-    def reload(self) -> dict:
+    def _on_sighup(self) -> None:
+        task = self.loop.create_task(self.reload())
+        self._reloads.add(task)
+        task.add_done_callback(self._reloads.discard)
+
+    async def reload(self) -> dict:
         """SIGHUP: validate first; a bad config changes nothing. Unchanged instances keep state."""
+        async with self._reload_lock:     # a second SIGHUP waits for the first reload
+            return await self._reload()
+
+    async def _reload(self) -> dict:
         path = self.config.path
         self.sd.reloading()
         try:
@@ -238,6 +272,8 @@ class Daemon:
             log.error("reload rejected, running config kept:\n%s", e)
             self.sd.ready(self.summary())
             return {"ok": False, "error": str(e)}
+        # Interfaces new instances use are read before anything changes (see interfaces.prime).
+        await self.ifaces.prime(n for cfg in new.instances for n in _ifnames(cfg))
         added, removed, changed, unchanged = configmod.diff_instances(self.config, new)
         for name in sorted(removed | changed):
             self._remove_instance(name)
@@ -343,6 +379,11 @@ class Daemon:
         """A new primary / link-local address (or none) is what adverts are sent from."""
         local = self.ifaces.source_address(rt.cfg) or ""
         if local != rt.local_addr:
+            if rt.vmac is not None:
+                try:
+                    rt.vmac.set_link_local(local)   # IPv6: adverts leave from the VMAC
+                except OSError as e:
+                    log.error("[%s] VMAC %s: %s", rt.name, rt.vmac.name, e)
             rt.set_local_addr(local)      # adverts are encoded again from the new source
             self._apply(rt, rt.core.handle(SourceAddressChanged(local), self.loop.time()))
 

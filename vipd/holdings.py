@@ -21,24 +21,29 @@ def dev_of(cfg: InstanceConfig, h: HeldVip) -> str:
     return h.dev or cfg.vip_dev
 
 
-def add(nl: Netlink, cfg: InstanceConfig) -> None:
-    scoped = []
+async def add(nl: Netlink, cfg: InstanceConfig) -> int:
+    """Puts up what a MASTER holds; returns how many netlink requests failed (logged here)."""
+    scoped, errors = [], 0
     for h in cfg.held:
         if h.scope:
             scoped.append("address replace " + " ".join(iproute.address_words(h, dev_of(cfg, h))))
             continue
         try:
-            nl.add_vip(dev_of(cfg, h), h.address, h.label)
+            await nl.add_vip(dev_of(cfg, h), h.address, h.label)
         except OSError as e:
+            errors += 1
             log.error("[%s] cannot add VIP %s to %s: %s", cfg.name, h.address, dev_of(cfg, h), e)
     lines = iproute.add_lines(cfg.virtual_routes, cfg.virtual_rules)
     for line in scoped:
         lines[6 if ":" in line.split()[2] else 4].insert(0, line)
     _run(cfg, lines, "add")
+    return errors
 
 
-def remove(nl: Netlink, cfg: InstanceConfig, leftovers: bool = False) -> None:
-    """Removes what ``add`` adds; ``leftovers``: at start, log what was found."""
+async def remove(nl: Netlink, cfg: InstanceConfig, leftovers: bool = False) -> int:
+    """Removes what ``add`` adds; ``leftovers``: at start, log what was found. Returns how many
+    netlink requests failed (logged here)."""
+    errors = 0
     lines = iproute.del_lines(cfg.virtual_routes, cfg.virtual_rules,
                               iproute.RULE_DUPLICATES if leftovers else 1)
     if leftovers:
@@ -48,10 +53,12 @@ def remove(nl: Netlink, cfg: InstanceConfig, leftovers: bool = False) -> None:
     for h in cfg.held:
         dev = dev_of(cfg, h)
         try:
-            if nl.del_vip(dev, h.address) and leftovers:
+            if await nl.del_vip(dev, h.address) and leftovers:
                 log.warning("[%s] removed leftover VIP %s from %s", cfg.name, h.address, dev)
         except OSError as e:
+            errors += 1
             log.warning("[%s] cannot remove VIP %s from %s: %s", cfg.name, h.address, dev, e)
+    return errors
 
 
 def _run(cfg: InstanceConfig, lines: dict[int, list[str]], what: str) -> None:

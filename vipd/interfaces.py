@@ -11,28 +11,25 @@ hears ``on_change(ifname)`` and decides what that means for its instances (fault
 a VIP to put back). Nothing about one interface touches another's objects.
 
 Addresses are read with one dump per interface per burst of events (a master adding 200 VIPs
-causes 200 events and one dump), so the cache is always the kernel's own order and flags.
+causes 200 events and one dump), so the cache is always the kernel's own order and flags. Reads
+are netlink requests, awaited in one task; the driver reads every interface its config names
+(``prime``) before it starts instances on them, so an instance starts from the kernel's facts.
 """
 from __future__ import annotations
 
+import asyncio
+import errno
 import logging
-import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from vipd.net.announce import Announcer
-from vipd.net.netlink import Addr, Netlink, pick_link_local6, pick_primary_ipv4
+from vipd.net.netlink import (
+    Addr, Netlink, NoSuchInterface, ifindex, pick_link_local6, pick_primary_ipv4,
+)
 from vipd.net.nlmonitor import AddrEvent, LinkEvent, NetMonitor, Overflow
 from vipd.net.rawsock import VrrpSocket
 
 log = logging.getLogger("vipd")
-
-
-def _index(ifname: str) -> int | None:
-    # if_nametoindex is one ioctl and leaves nothing queued on any netlink socket.
-    try:
-        return socket.if_nametoindex(ifname)
-    except OSError:
-        return None
 
 
 class Interface:
@@ -68,45 +65,78 @@ class InterfaceRegistry:
         self.ifaces: dict[str, Interface] = {}
         self._by_index: dict[int, Interface] = {}
         self._dirty: set[str] = set()       # interfaces whose addresses must be read again
+        self._reader: asyncio.Task | None = None
         self.nl = Netlink()
-        try:
-            self.monitor = NetMonitor()
-        except BaseException:
-            self.nl.close()
-            raise
-        loop.add_reader(self.monitor.fileno(), self._on_events)
+        self.monitor = NetMonitor(self._on_events)
+
+    async def start(self) -> None:
+        """Opens the netlink sockets; events from here on are seen."""
+        await self.nl.open()
+        await self.monitor.start()
 
     def close(self) -> None:
         for iface in self.ifaces.values():
             self._close_kernel_objects(iface)
-        self.loop.remove_reader(self.monitor.fileno())
+        if self._reader is not None:
+            self._reader.cancel()
         self.monitor.close()
         self.nl.close()
 
+    async def prime(self, names: Iterable[str]) -> None:
+        """Reads these interfaces from the kernel now, if not known yet."""
+        for name in dict.fromkeys(names):
+            if name not in self.ifaces:
+                self.ifaces[name] = Interface(name)
+                await self._read(self.ifaces[name])
+
     def get(self, ifname: str) -> Interface:
-        """The interface by name, read from the kernel the first time it is asked for."""
+        """The interface by name. One not primed is read in the background: until then it has
+        its index but no addresses, and ``on_change`` follows the read."""
         iface = self.ifaces.get(ifname)
         if iface is None:
             iface = self.ifaces[ifname] = Interface(ifname)
-            self._read(iface)
+            self._set_index(iface, ifindex(ifname))
+            self._read_later(ifname)
         return iface
 
     # ---- reading the kernel -------------------------------------------------------------------
 
-    def _read(self, iface: Interface) -> bool:
+    async def _read(self, iface: Interface) -> bool:
         """Reads index, link state, MAC and addresses afresh; True if anything changed. A new
         index (the interface was created or re-created) rebuilds its sockets and announcer."""
         before = (iface.index, iface.up, iface.addrs, iface.mac)
-        index = _index(iface.name)
+        index = ifindex(iface.name)
         if index != iface.index:
             self._set_index(iface, index)
-        try:
-            iface.up = index is not None and self.nl.link_up(iface.name)
-            iface.set_addrs(self.nl.addrs(iface.name, socket.AF_UNSPEC) if index else [])
-            iface.mac = self.nl.mac(iface.name) if index else None
-        except OSError as e:     # deleted meanwhile: its DELLINK event follows
-            log.debug("reading %s: %s", iface.name, e)
+        if index is not None:
+            try:
+                link = await self.nl.link(iface.name)
+                addrs = await self.nl.addrs(iface.name)
+            except OSError as e:
+                log.warning("reading %s: %s", iface.name, e)   # its events will ask again
+            else:
+                if link is not None and link.index == iface.index:
+                    iface.up, iface.mac = link.usable, link.mac
+                    iface.set_addrs(addrs)
+                # else: deleted or re-created meanwhile, its events follow
         return (iface.index, iface.up, iface.addrs, iface.mac) != before
+
+    def _read_later(self, name: str) -> None:
+        self._dirty.add(name)
+        if self._reader is None:
+            self._reader = self.loop.create_task(self._read_dirty())
+
+    async def _read_dirty(self) -> None:
+        """Reads the interfaces events marked, a burst at a time, and reports those changed."""
+        try:
+            while self._dirty:
+                names = sorted(self._dirty)
+                self._dirty.clear()
+                changed = [n for n in names if await self._read(self.ifaces[n])]
+                for name in changed:
+                    self._on_change(name)
+        finally:
+            self._reader = None
 
     def _set_index(self, iface: Interface, index: int | None) -> None:
         if iface.index is not None:
@@ -125,28 +155,20 @@ class InterfaceRegistry:
         for family in iface.demux:
             self._open_socket(iface, family)
 
-    def _on_events(self) -> None:
-        try:
-            events = self.monitor.read()
-        except OSError as e:
-            log.warning("netlink monitor: %s", e)
-            return
+    def _on_events(self, events: list) -> None:
         changed: dict[str, None] = {}       # ordered set
         for ev in events:
             t = type(ev)
             if t is AddrEvent:
                 iface = self._by_index.get(ev.index)
                 if iface is not None:
-                    self._dirty.add(iface.name)
+                    self._read_later(iface.name)
             elif t is LinkEvent:
                 self._link_event(ev, changed)
             elif t is Overflow:
                 log.warning("netlink monitor overflowed: reading every interface again")
-                self._dirty.update(self.ifaces)
-        for name in sorted(self._dirty):
-            if self._read(self.ifaces[name]):
-                changed[name] = None
-        self._dirty.clear()
+                for name in self.ifaces:
+                    self._read_later(name)
         for name in changed:
             self._on_change(name)
 
@@ -164,7 +186,7 @@ class InterfaceRegistry:
                 self._set_index(iface, None)
                 changed[iface.name] = None
         elif ev.index != iface.index:
-            self._dirty.add(iface.name)      # created or re-created: read it whole
+            self._read_later(iface.name)     # created or re-created: read it whole
         elif ev.usable != iface.up:
             iface.up = ev.usable
             log.info("link %s %s", iface.name, "up" if ev.usable else "down")
@@ -224,9 +246,9 @@ class InterfaceRegistry:
         iface = self.get(rt.vrrp_ifname)     # the instance's interface, or its VMAC
         family = rt.cfg.family
         by_vrid = iface.demux.get(family)
-        if by_vrid is None:
-            return
-        by_vrid.pop(rt.cfg.vrid, None)
+        if by_vrid is None or by_vrid.get(rt.cfg.vrid) is not rt:
+            return     # (an instance re-added under this VRID since: it is not ours to close)
+        del by_vrid[rt.cfg.vrid]
         if not by_vrid:
             del iface.demux[family]
             sock = iface.socks.pop(family, None)
@@ -248,8 +270,14 @@ class InterfaceRegistry:
         return iface.announcer
 
     def mac(self, ifname: str) -> bytes:
-        mac = self.get(ifname).mac
-        return mac if mac is not None else self.nl.mac(ifname)
+        """The interface's MAC as last read; NoSuchInterface (a LookupError) while it is missing,
+        OSError while it has none (not read yet, or a link without one)."""
+        iface = self.get(ifname)
+        if iface.mac is None:
+            if iface.index is None:
+                raise NoSuchInterface(ifname)
+            raise OSError(errno.EADDRNOTAVAIL, "no hardware address known yet", ifname)
+        return iface.mac
 
     # ---- addresses ----------------------------------------------------------------------------
 

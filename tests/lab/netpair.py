@@ -5,6 +5,7 @@ Objects under test are created inside a namespace (setns) and keep working from 
 process after it returns there: sockets stay bound to the namespace they were made in.
 """
 
+import asyncio
 import contextlib
 import ctypes
 import itertools
@@ -19,7 +20,6 @@ from dataclasses import dataclass, field
 import pytest
 
 from vipd.net.netlink import Netlink
-
 
 
 A4, B4, A6, B6 = "198.51.100.1", "198.51.100.2", "2001:db8::1", "2001:db8::2"
@@ -41,21 +41,28 @@ def _setns(fd: int) -> None:
 
 
 @contextlib.contextmanager
-def in_ns(ns: str):
-    """Runs the block with this thread in network namespace ns, then moves it back."""
+def in_ns_fd(fd: int):
+    """Runs the block with this thread in the network namespace open as fd, then moves it back."""
     home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     try:
-        target = os.open(f"/run/netns/{ns}", os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            _setns(target)
-        finally:
-            os.close(target)
+        _setns(fd)
         try:
             yield
         finally:
             _setns(home)
     finally:
         os.close(home)
+
+
+@contextlib.contextmanager
+def in_ns(ns: str):
+    """Runs the block with this thread in network namespace ns, then moves it back."""
+    target = os.open(f"/run/netns/{ns}", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        with in_ns_fd(target):
+            yield
+    finally:
+        os.close(target)
 
 
 def wait_for(predicate, timeout: float = 3.0):
@@ -76,6 +83,40 @@ def recv_wait(sock, timeout: float = 2.0):
         if got is not None or left <= 0:
             return got
         select.select([sock], [], [], left)
+
+
+class SyncNetlink:
+    """vipd.net.netlink.Netlink for synchronous test code: each coroutine runs to its end on a
+    private event loop, in the namespace it was made in (Lab.make): its socket belongs there, and
+    names are looked up there (if_nametoindex asks the calling thread's namespace)."""
+
+    def __init__(self):
+        self.ns_fd = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        self.loop = asyncio.new_event_loop()
+        self.nl = self.loop.run_until_complete(self._open())
+
+    def run(self, coro):
+        with in_ns_fd(self.ns_fd):
+            return self.loop.run_until_complete(coro)
+
+    @staticmethod
+    async def _open() -> Netlink:
+        return await Netlink().open()
+
+    def __getattr__(self, name: str):
+        attr = getattr(self.nl, name)
+        if asyncio.iscoroutinefunction(attr):
+            return lambda *args, **kwargs: self.run(attr(*args, **kwargs))
+
+        def in_namespace(*args, **kwargs):
+            with in_ns_fd(self.ns_fd):
+                return attr(*args, **kwargs)
+        return in_namespace
+
+    def close(self) -> None:
+        self.nl.close()
+        self.loop.close()
+        os.close(self.ns_fd)
 
 
 @dataclass
@@ -113,7 +154,7 @@ class Lab:
         return obj
 
     def link_local(self, host: Host) -> str:
-        nl = self.make(host, Netlink)
+        nl = self.make(host, SyncNetlink)
         ll = wait_for(lambda: nl.link_local6(host.ifname))
         assert ll and ll.startswith("fe80:"), ll
         return ll

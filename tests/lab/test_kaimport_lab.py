@@ -7,22 +7,15 @@
   vipd on h2 (one virtual router); and converted for both hosts (a replacement pair). Election,
   failover and failback come out as with keepalived on both hosts.
 """
-import os
-import pathlib
 import subprocess
 import uuid
 
 import pytest
 
 from conftest import VIP4, VIPD, wait_holder
+from kasamples import SAMPLES
 
 pytestmark = pytest.mark.lab
-REPO = pathlib.Path(__file__).resolve().parents[2]
-SAMPLES = next((p for p in [pathlib.Path(os.environ.get("VIPD_KA_SAMPLES", "/nonexistent")),
-                            REPO.parent / "shared" / "keepalived-samples",
-                            REPO.parent.parent / "shared" / "keepalived-samples",
-                            pathlib.Path("/work/shared/keepalived-samples")]
-                if p.is_dir()), REPO.parent / "shared" / "keepalived-samples")
 # what keepalived 2.2.7 -t exits non-zero for with the interfaces present (warnings count too:
 # it exits 5 for them); the unit tests show that every sample's conversion loads all the same
 REJECTED = {

@@ -1,12 +1,13 @@
-"""vipd/net/netlink beyond addresses, against a real kernel: macvlan links (VMAC), routes and
+"""vipd/net/netlink (pyroute2) beyond addresses, against a real kernel: macvlan links (VMAC), routes and
 policy rules, each checked with `ip -j` (what an operator would see) and taken away again."""
 
 import json
 
 import pytest
 
-from vipd.net.netlink import NoSuchInterface, Netlink
+from vipd.net.netlink import NoSuchInterface
 
+from netpair import SyncNetlink
 from netpair import lab  # noqa: F401  (fixture, used by name)
 
 pytestmark = pytest.mark.lab
@@ -19,7 +20,7 @@ def _links(host) -> dict[str, dict]:
 
 
 def test_macvlan_is_made_up_with_the_vmac_and_removed(lab):
-    nl = lab.make(lab.a, Netlink)
+    nl = lab.make(lab.a, SyncNetlink)
     assert nl.add_macvlan("vrrp.51", lab.a.ifname, VMAC) is True
     link = _links(lab.a)["vrrp.51"]
     assert link["address"] == "00:00:5e:00:01:33"
@@ -41,7 +42,7 @@ def _routes(host, *args) -> list[dict]:
 
 
 def test_routes_with_gateway_table_metric_and_device(lab):
-    nl = lab.make(lab.a, Netlink)
+    nl = lab.make(lab.a, SyncNetlink)
     dev = lab.a.ifname
     assert nl.add_route("203.0.113.0/24", via="198.51.100.2", table=100, metric=10) is True
     assert nl.add_route("203.0.113.0/24", via="198.51.100.2", table=100, metric=10) is False
@@ -65,7 +66,7 @@ def _rules(host, family: str) -> list[dict]:
 
 
 def test_rules_from_and_to_with_priority(lab):
-    nl = lab.make(lab.a, Netlink)
+    nl = lab.make(lab.a, SyncNetlink)
     assert nl.add_rule(100, src="203.0.113.10/32", priority=100) is True
     assert nl.add_rule(100, src="203.0.113.10/32", priority=100) is False
     assert nl.add_rule(1000, dst="2001:db8:1::/48", priority=200) is True

@@ -21,8 +21,8 @@ def keepalived_vmac_config(priority):
         "    interface eth0\n", "    interface eth0\n    use_vmac\n")
 
 
-def client_neigh(lab) -> str | None:
-    out = lab.run(lab.client, ["ip", "-j", "neigh", "show", VIP4]).stdout
+def client_neigh(lab, vip=VIP4) -> str | None:
+    out = lab.run(lab.client, ["ip", "-j", "neigh", "show", vip]).stdout
     entries = json.loads(out or "[]")
     return entries[0].get("lladdr") if entries else None
 
@@ -39,10 +39,10 @@ def subprocess_run(argv):
     return subprocess.run(argv, capture_output=True, text=True, check=True, timeout=10).stdout
 
 
-def vip_dev(lab, host) -> list[str]:
+def vip_dev(lab, host, vip=VIP4) -> list[str]:
     out = lab.run(host, ["ip", "-j", "addr", "show"]).stdout
     return [link["ifname"] for link in json.loads(out)
-            for a in link.get("addr_info", []) if a["local"] == VIP4]
+            for a in link.get("addr_info", []) if a["local"] == vip]
 
 
 def reach(lab, want):
@@ -86,6 +86,19 @@ def test_vmac_failover_moves_the_switch_not_the_client_arp_entry(pair):
             "VMAC interface left behind after stop"
 
 
+def start_mixed(lab, vipd_master, vipd_conf, keepalived_conf):
+    """vipd on one host and keepalived on the other, h1's at priority 150 (the master-to-be);
+    vipd_conf / keepalived_conf make a config from a priority. Returns vipd's Proc."""
+    h1, h2 = lab.hosts
+    if vipd_master:
+        vipd = lab.start_vipd(h1, vipd_conf(150))
+        lab.start_keepalived(h2, keepalived_conf(100))
+    else:
+        lab.start_keepalived(h1, keepalived_conf(150))
+        vipd = lab.start_vipd(h2, vipd_conf(100))
+    return vipd
+
+
 @pytest.mark.parametrize("vipd_master", [True, False], ids=["vipd-master", "keepalived-master"])
 def test_vmac_interop_with_keepalived(pair, vipd_master):
     lab = pair
@@ -97,16 +110,11 @@ def test_vmac_interop_with_keepalived(pair, vipd_master):
     # on the parent (vipd/net/vmac.py).
     ka_host = h2 if vipd_master else h1
     lab.run(ka_host, ["sysctl", "-qw", "net.ipv4.conf.eth0.arp_announce=2"])
-    if vipd_master:
-        master = lab.start_vipd(h1, vmac_config(150))
-        lab.start_keepalived(h2, keepalived_vmac_config(100))
-    else:
-        lab.start_keepalived(h1, keepalived_vmac_config(150))
-        backup = lab.start_vipd(h2, vmac_config(100))
+    vipd = start_mixed(lab, vipd_master, vmac_config, keepalived_vmac_config)
     assert lab.wait_for(lambda: vip_dev(lab, h1) == ["vrrp.51"] and vip_dev(lab, h2) == [],
                         timeout=10)
     if not vipd_master:
-        assert wait_state(lab, backup, "BACKUP")
+        assert wait_state(lab, vipd, "BACKUP")
     # The client's entry is asserted while vipd holds the VIP (keepalived's use_vmac sends its
     # GARP from the VMAC too, but not every one of its ARP packets).
     assert reach(lab, "h1\n") and (not vipd_master or client_neigh(lab) == VMAC)
@@ -120,5 +128,5 @@ def test_vmac_interop_with_keepalived(pair, vipd_master):
     assert reach(lab, "h1\n")
     assert fdb_port(lab, VMAC) == ["h1"]
     if vipd_master:
-        assert not {k: v for k, v in instance_status(lab, master)["counters"].items()
+        assert not {k: v for k, v in instance_status(lab, vipd)["counters"].items()
                     if k.startswith("discard_")}

@@ -2,24 +2,16 @@
 
 The sample configs are upstream keepalived's (GPL): they are read from ../shared, never copied.
 """
-import os
-import pathlib
 import subprocess
 import sys
 
 import pytest
 
+from kasamples import REPO, SAMPLES
 from vipd import config, kaitems
 from vipd.kaconf import parse
 from vipd.kaimport import convert
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-# ../shared from the checkout (a worktree sits one level deeper); VIPD_KA_SAMPLES overrides
-SAMPLES = next((p for p in [pathlib.Path(os.environ.get("VIPD_KA_SAMPLES", "/nonexistent")),
-                            REPO.parent / "shared" / "keepalived-samples",
-                            REPO.parent.parent / "shared" / "keepalived-samples",
-                            pathlib.Path("/work/shared/keepalived-samples")]
-                if p.is_dir()), REPO.parent / "shared" / "keepalived-samples")
 
 # sample -> (instances, checks, sync groups, report entries, [(line, keyword) not carried over])
 EXPECTED = {

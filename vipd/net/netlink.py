@@ -1,38 +1,47 @@
-"""Links and addresses through rtnetlink, on bare AF_NETLINK sockets (stdlib only).
+"""Links, addresses, macvlan links, routes and rules through rtnetlink, on pyroute2's asyncio API.
 
-Netlink makes the few synchronous queries and changes the driver needs: one request, then its
-replies up to the kernel's ack or end-of-dump, matched by sequence number. Each takes
-microseconds, so the driver calls it straight from the event loop; the socket has a receive
-timeout so a kernel that never answers costs at most TIMEOUT, never a hang. Events (links and
-addresses changing) are read by nlmonitor.NetMonitor; the message codec is nlcodec.
+vipd's own small netlink interface: the driver awaits these from its event loop, with no worker
+thread. pyroute2 (0.9, ``AsyncIPRoute``) encodes and decodes; this module keeps its traps out of
+the driver (docs/benchmarks.md, "pyroute2"):
 
-pyroute2 is deliberately not used: importing it costs ~10-14 MB of resident memory and ~100-280 ms,
-its synchronous API cannot run inside an asyncio loop, and its asyncio API would make every VIP
-change a coroutine where this is a microsecond call (see docs/benchmarks.md, issue 9).
+- names are looked up with ``socket.if_nametoindex`` (one ioctl), never ``link_lookup`` or
+  ``link('get')``: each of those leaves its ack in an unbounded queue (20,000 lookups: +33 MB);
+- dumps are always read to their end, so nothing is left queued for a later request;
+- pyroute2 requests have no timeout of their own: each one here is bounded by TIMEOUT and a
+  kernel that does not answer is an OSError (ETIMEDOUT), never a hang;
+- pyroute2's NetlinkError becomes OSError with the kernel's errno and its extended-ack reason,
+  so callers handle a refusal as any other system error.
 
-Besides addresses: macvlan links (VMAC), routes and policy rules, for virtual_routes /
-virtual_rules / use_vmac.
+Events (links and addresses changing) are read by nlmonitor.NetMonitor.
 """
 from __future__ import annotations
 
+import asyncio
 import errno
 import ipaddress
-import itertools
 import os
 import socket
-import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import NamedTuple
 
-from vipd.net import nlcodec as nc
-from vipd.net.nlcodec import (  # noqa: F401  (public names callers import from here)
-    IFA_F_DADFAILED, IFA_F_NODAD, IFA_F_SECONDARY, IFA_F_TENTATIVE, RT_SCOPE_LINK, flags_usable,
-)
+from pyroute2 import AsyncIPRoute
+from pyroute2.netlink.exceptions import NetlinkError
 
-TIMEOUT = 1.0         # seconds to wait for any one reply; the kernel answers in microseconds
-_DUMP_TRIES = 3       # a dump the kernel flags as interrupted (changed meanwhile) is retried
+TIMEOUT = 1.0         # seconds for any one request; the kernel answers in microseconds
+
+IFF_UP, IFF_RUNNING, IFF_LOWER_UP = 0x1, 0x40, 0x10000
+IFA_F_SECONDARY, IFA_F_NODAD, IFA_F_DADFAILED, IFA_F_TENTATIVE = 0x01, 0x02, 0x08, 0x40
+RT_SCOPE_UNIVERSE, RT_SCOPE_LINK = 0, 253
+MACVLAN_MODE_PRIVATE = 1
+_GONE = (errno.ENODEV, errno.ENOENT, errno.EADDRNOTAVAIL, errno.ESRCH)
 
 Interface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
+
+
+def flags_usable(ifi_flags: int) -> bool:
+    """Up, running and with carrier (IFF_LOWER_UP): a link VRRP can use."""
+    usable = IFF_UP | IFF_RUNNING | IFF_LOWER_UP
+    return ifi_flags & usable == usable
 
 
 class NoSuchInterface(OSError, LookupError):
@@ -44,31 +53,51 @@ class NoSuchInterface(OSError, LookupError):
         super().__init__(errno.ENODEV, os.strerror(errno.ENODEV), ifname)
 
 
-# ---- requests ---------------------------------------------------------------------------------
+def ifindex(ifname: str) -> int | None:
+    """The interface's index, None if there is none by that name (an ioctl: see the module)."""
+    try:
+        return socket.if_nametoindex(ifname)
+    except (OSError, ValueError):
+        return None
+
+
+def _index_of(ifname: str) -> int:
+    index = ifindex(ifname)
+    if index is None:
+        raise NoSuchInterface(ifname)
+    return index
+
 
 class Addr(NamedTuple):
     family: int
     prefixlen: int
-    flags: int     # nc.IFA_FLAGS when present: it carries the flags that do not fit in the header
+    flags: int     # IFA_FLAGS when present: it carries the flags that do not fit in the header
     scope: int
-    address: str   # nc.IFA_LOCAL (this host's end); nc.IFA_ADDRESS is the peer's on point-to-point links
+    address: str   # IFA_LOCAL (this host's end); IFA_ADDRESS is the peer's on point-to-point links
 
 
-def _parse_addr(payload: bytes) -> tuple[int, Addr]:
-    family, prefixlen, flags, scope, index = nc.IFADDRMSG.unpack_from(payload)
-    attrs = nc.attrs(payload, nc.IFADDRMSG.size, len(payload))
-    raw = attrs.get(nc.IFA_LOCAL) or attrs[nc.IFA_ADDRESS]
-    if nc.IFA_FLAGS in attrs:
-        flags = nc.U32.unpack(attrs[nc.IFA_FLAGS])[0]
-    return index, Addr(family, prefixlen, flags, scope, socket.inet_ntop(family, raw))
+class Link(NamedTuple):
+    index: int
+    usable: bool   # see flags_usable
+    mac: bytes | None
+
+
+def addr_of(msg) -> Addr | None:
+    """An Addr from pyroute2's ifaddrmsg (a dump reply or an event); None without an address."""
+    address = msg.get("IFA_LOCAL") or msg.get("IFA_ADDRESS")
+    if address is None:
+        return None
+    flags = msg.get("IFA_FLAGS")
+    return Addr(msg["family"], msg["prefixlen"], msg["flags"] if flags is None else flags,
+                msg["scope"], address)
 
 
 def pick_link_local6(addrs: Iterable[Addr]) -> str | None:
     """The IPv6 link-local address, the source of IPv6 adverts (RFC 5798 5.1.2.1). None while it
     is still tentative (DAD running), failed DAD or is absent: it cannot be sent from yet."""
     for addr in addrs:
-        if (addr.family == socket.AF_INET6 and addr.scope == nc.RT_SCOPE_LINK
-                and not addr.flags & (nc.IFA_F_TENTATIVE | nc.IFA_F_DADFAILED)):
+        if (addr.family == socket.AF_INET6 and addr.scope == RT_SCOPE_LINK
+                and not addr.flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED)):
             return addr.address
     return None
 
@@ -79,326 +108,264 @@ def pick_primary_ipv4(addrs: Iterable[Addr], exclude: Iterable[str | ipaddress.I
     is not in exclude (the VIPs), in the kernel's order. When only secondary ones are left -- a
     VIP added before the host's own address in the same subnet -- the first of those that is not
     a VIP."""
-    skip = {str(a) for a in exclude}     # inet_ntop and ipaddress both print IPv4 canonically
+    skip = {str(a) for a in exclude}     # the kernel and ipaddress both print IPv4 canonically
     fallback = None
     for addr in addrs:
         if addr.family != socket.AF_INET or addr.address in skip:
             continue
-        if not addr.flags & nc.IFA_F_SECONDARY:
+        if not addr.flags & IFA_F_SECONDARY:
             return addr.address
         fallback = fallback or addr.address
     return fallback
 
 
 class Netlink:
-    """Synchronous rtnetlink requests. Not thread-safe: one caller (the event loop) at a time.
+    """rtnetlink requests as coroutines. Make it (or call ``open``) inside the event loop and the
+    network namespace it is to act in: pyroute2 binds its socket to both on first use.
 
-    Every method raises OSError (with the kernel's errno, or ETIMEDOUT) when the kernel refuses or
-    does not answer. Interface names are resolved afresh on each call, so a renamed or re-created
-    interface is always the one acted on.
+    Every coroutine raises OSError (with the kernel's errno, or ETIMEDOUT) when the kernel refuses
+    or does not answer. Interface names are resolved afresh on each call, so a renamed or
+    re-created interface is always the one acted on.
     """
 
-    def __init__(self):
-        self._sock = nc.rtnl_socket()
-        try:
-            for option in (nc.NETLINK_CAP_ACK, nc.NETLINK_EXT_ACK, nc.NETLINK_GET_STRICT_CHK):
-                try:
-                    self._sock.setsockopt(nc.SOL_NETLINK, option, 1)
-                except OSError:  # older kernels: longer errors, no reasons, filtering done here
-                    pass
-            self._sock.settimeout(TIMEOUT)
-        except BaseException:
-            self._sock.close()
-            raise
-        self._seq = itertools.count(1)
-        self._buf = bytearray(nc.BUFSIZE)
-        self._view = memoryview(self._buf)
+    def __init__(self) -> None:
+        self._ipr = AsyncIPRoute(ext_ack=True, strict_check=True)
+
+    async def open(self) -> Netlink:
+        """Opens the socket now (in this namespace) instead of on the first request."""
+        await self._call(self._ipr.setup_endpoint())
+        return self
 
     def close(self) -> None:
-        self._sock.close()
+        self._ipr.close()
 
-    def _exchange(self, kind: int, flags: int, payload: bytes
-                  ) -> tuple[list[tuple[int, bytes]], bool]:
-        """Sends one request; returns its replies as (type, body) up to the ack or end of dump,
-        and whether the kernel vouched that a dump is consistent."""
-        seq = next(self._seq) & 0xFFFFFFFF
-        self._sock.send(nc.NLMSGHDR.pack(nc.NLMSGHDR.size + len(payload), kind,
-                                       nc.NLM_F_REQUEST | nc.NLM_F_ACK | flags, seq, 0) + payload)
-        replies: list[tuple[int, bytes]] = []
-        consistent = True
-        while True:
-            try:
-                n = self._sock.recv_into(self._buf, 0, socket.MSG_TRUNC)
-            except TimeoutError:
-                raise TimeoutError(errno.ETIMEDOUT, f"no answer from the kernel in {TIMEOUT} s"
-                                   ) from None
-            if n > nc.BUFSIZE:
-                raise OSError(errno.EMSGSIZE, f"netlink reply of {n} bytes truncated")
-            data = self._view[:n]
-            for mkind, mflags, mseq, body, end in nc.messages(data):
-                if mseq != seq:
-                    continue    # a late answer to a request that timed out
-                if mkind == nc.NLMSG_ERROR:
-                    error = nc.kernel_error(data, mflags, body, end)
-                    if error:
-                        raise error
-                    return replies, consistent
-                if mkind == nc.NLMSG_DONE:   # a dump that failed part-way ends with -errno here
-                    code = -nc.NLMSGERR.unpack_from(data, body)[0] if end - body >= 4 else 0
-                    if code > 0:
-                        raise OSError(code, os.strerror(code))
-                    return replies, consistent
-                consistent = consistent and not mflags & nc.NLM_F_DUMP_INTR
-                replies.append((mkind, bytes(data[body:end])))
+    @staticmethod
+    async def _call(awaitable):
+        try:
+            return await asyncio.wait_for(awaitable, TIMEOUT)
+        except NetlinkError as e:
+            raise OSError(e.code, e.args[1] if len(e.args) > 1 else os.strerror(e.code)) from None
+        except (asyncio.TimeoutError, TimeoutError):
+            raise TimeoutError(errno.ETIMEDOUT, f"no answer from the kernel in {TIMEOUT} s"
+                               ) from None
 
-    def _request(self, kind: int, flags: int, payload: bytes) -> list[tuple[int, bytes]]:
-        return self._exchange(kind, flags, payload)[0]
-
-    def _dump(self, kind: int, payload: bytes) -> list[tuple[int, bytes]]:
-        for _ in range(_DUMP_TRIES):
-            replies, consistent = self._exchange(kind, nc.NLM_F_DUMP, payload)
-            if consistent:
-                break
-        return replies
+    async def _dump(self, kind: str, **kwarg) -> list:
+        async def read():     # to the end: see the module
+            return [m async for m in await getattr(self._ipr, kind)("dump", **kwarg)]
+        return await self._call(read())
 
     # ---- links --------------------------------------------------------------------------------
 
-    def _link(self, ifname: str) -> tuple[int, int, dict[int, bytes]] | None:
-        """(index, flags, attributes) of the link, None if there is none by that name."""
-        name = ifname.encode()
-        if not 0 < len(name) < nc.IFNAMSIZ:
-            return None   # the kernel would refuse the request; no interface can be named so
-        request = nc.IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0) + nc.attr(nc.IFLA_IFNAME, name + b"\0")
+    ifindex = staticmethod(ifindex)
+
+    async def link(self, ifname: str) -> Link | None:
+        """Index, usability and MAC of the link, None if there is none by that name."""
+        index = ifindex(ifname)
+        if index is None:
+            return None
         try:
-            replies = self._request(nc.RTM_GETLINK, 0, request)
+            links = await self._dump("link", index=index)
         except OSError as e:
-            if e.errno == errno.ENODEV:
+            if e.errno in _GONE:
                 return None
             raise
-        for kind, payload in replies:
-            if kind == nc.RTM_NEWLINK:
-                _family, _type, index, flags, _change = nc.IFINFOMSG.unpack_from(payload)
-                return index, flags, nc.attrs(payload, nc.IFINFOMSG.size, len(payload))
+        for msg in links:
+            if msg["index"] == index:
+                mac = msg.get("IFLA_ADDRESS")
+                return Link(index, flags_usable(msg["flags"]),
+                            bytes.fromhex(mac.replace(":", "")) if mac else None)
         return None
 
-    def ifindex(self, ifname: str) -> int | None:
-        link = self._link(ifname)
-        return link[0] if link else None
-
-    def link_up(self, ifname: str) -> bool:
+    async def link_up(self, ifname: str) -> bool:
         """True when the interface exists, is administratively up and has carrier."""
-        link = self._link(ifname)
-        return link is not None and flags_usable(link[1])
+        link = await self.link(ifname)
+        return link is not None and link.usable
 
-    def mac(self, ifname: str) -> bytes:
-        """The interface's hardware address; NoSuchInterface (a LookupError) if there is no such
-        interface."""
-        link = self._link(ifname)
+    async def mac(self, ifname: str) -> bytes:
+        """The interface's hardware address; NoSuchInterface (a LookupError) if there is none."""
+        link = await self.link(ifname)
         if link is None:
             raise NoSuchInterface(ifname)
-        address = link[2].get(nc.IFLA_ADDRESS)
-        if not address:
+        if not link.mac:
             raise OSError(errno.EADDRNOTAVAIL, "interface has no hardware address", ifname)
-        return address
+        return link.mac
 
     # ---- addresses ----------------------------------------------------------------------------
 
-    def addrs(self, ifname: str, family: int) -> list[Addr]:
+    async def addrs(self, ifname: str, family: int = socket.AF_UNSPEC) -> list[Addr]:
         """The interface's addresses of family in the kernel's order; none if it is missing."""
-        index = self.ifindex(ifname)
+        index = ifindex(ifname)
         if index is None:
             return []
-        # The kernel filters by index only on strict-checking sockets; filter here as well.
         try:
-            dump = self._dump(nc.RTM_GETADDR, nc.IFADDRMSG.pack(family, 0, 0, 0, index))
+            dump = await self._dump("addr", index=index, family=family)
         except OSError as e:
-            if e.errno == errno.ENODEV:   # gone since the lookup (strict checking says so)
+            if e.errno in _GONE:   # gone since the lookup
                 return []
             raise
-        return [addr for i, addr in (_parse_addr(p) for k, p in dump if k == nc.RTM_NEWADDR)
-                if i == index]
+        found = (addr_of(m) for m in dump if m["index"] == index)
+        return [a for a in found if a is not None and family in (socket.AF_UNSPEC, a.family)]
 
-    def link_local6(self, ifname: str) -> str | None:
+    async def link_local6(self, ifname: str) -> str | None:
         """The interface's usable IPv6 link-local address (see pick_link_local6)."""
-        return pick_link_local6(self.addrs(ifname, socket.AF_INET6))
+        return pick_link_local6(await self.addrs(ifname, socket.AF_INET6))
 
-    def primary_ipv4(self, ifname: str, exclude: Iterable[str | ipaddress.IPv4Address] = ()
-                     ) -> str | None:
+    async def primary_ipv4(self, ifname: str,
+                           exclude: Iterable[str | ipaddress.IPv4Address] = ()) -> str | None:
         """The interface's IPv4 advert source (see pick_primary_ipv4)."""
-        return pick_primary_ipv4(self.addrs(ifname, socket.AF_INET), exclude)
+        return pick_primary_ipv4(await self.addrs(ifname, socket.AF_INET), exclude)
 
-    def addresses(self, ifname: str) -> list[Interface]:
+    async def addresses(self, ifname: str) -> list[Interface]:
         return [ipaddress.ip_interface(f"{a.address}/{a.prefixlen}")
-                for a in self.addrs(ifname, socket.AF_UNSPEC)]
+                for a in await self.addrs(ifname)]
 
-    def _change_addr(self, kind: int, flags: int, ifname: str, iface: Interface,
-                     ifa_flags: int = 0, label: str | None = None) -> None:
-        index = self.ifindex(ifname)
-        if index is None:
-            raise NoSuchInterface(ifname)
-        family = socket.AF_INET if iface.version == 4 else socket.AF_INET6
-        # Local and address both, as `ip addr` sends them: with nc.IFA_ADDRESS the kernel also
+    def _addr_args(self, ifname: str, iface: Interface) -> dict:
+        # Local and address both, as `ip addr` sends them: with IFA_ADDRESS the kernel also
         # matches the prefix length on delete, so a VIP only removes its own exact entry.
-        packed = iface.ip.packed
-        request = (nc.IFADDRMSG.pack(family, iface.network.prefixlen, ifa_flags & 0xFF, 0, index)
-                   + nc.attr(nc.IFA_LOCAL, packed) + nc.attr(nc.IFA_ADDRESS, packed))
-        if ifa_flags:
-            request += nc.attr(nc.IFA_FLAGS, nc.U32.pack(ifa_flags))
-        if label:
-            request += nc.attr(nc.IFA_LABEL, label.encode() + b"\0")
-        self._request(kind, flags, request)
+        address = str(iface.ip)
+        return {"index": _index_of(ifname), "address": address, "local": address,
+                "prefixlen": iface.network.prefixlen,
+                "family": socket.AF_INET if iface.version == 4 else socket.AF_INET6}
 
-    def add_vip(self, ifname: str, iface: Interface, label: str | None = None) -> bool:
+    async def add_vip(self, ifname: str, iface: Interface, label: str | None = None) -> bool:
         """Adds iface (address and prefix as given) to ifname; True if added, False if it was
         already there. IPv6 VIPs skip DAD (IFA_F_NODAD): they must be usable at once, and the
         backup that held the address a moment ago would make DAD fail. label (IPv4 only, at most
         15 bytes) should be "ifname:tag": the kernel takes any label, but `ip` and `ifconfig`
         treat others as foreign. NoSuchInterface if ifname is missing."""
+        args = self._addr_args(ifname, iface)
+        if iface.version == 6:
+            args["flags"] = IFA_F_NODAD
+        if label:
+            args["label"] = label
         try:
-            self._change_addr(nc.RTM_NEWADDR, nc.NLM_F_CREATE | nc.NLM_F_EXCL, ifname, iface,
-                              IFA_F_NODAD if iface.version == 6 else 0, label)
+            await self._call(self._ipr.addr("add", **args))
         except FileExistsError:   # EEXIST
             return False
         return True
 
-    def del_vip(self, ifname: str, iface: Interface) -> bool:
+    async def del_vip(self, ifname: str, iface: Interface) -> bool:
         """Removes iface from ifname; True if removed, False if it was not there (or the
         interface is gone)."""
         try:
-            self._change_addr(nc.RTM_DELADDR, 0, ifname, iface)
+            await self._call(self._ipr.addr("del", **self._addr_args(ifname, iface)))
         except OSError as e:
-            if e.errno in (errno.ENOENT, errno.EADDRNOTAVAIL, errno.ENODEV):
+            if e.errno in _GONE:
                 return False
             raise
         return True
 
     # ---- links: macvlan (VMAC) ----------------------------------------------------------------
 
-    def add_macvlan(self, name: str, parent: str, mac: bytes | None = None,
-                    mode: int = nc.MACVLAN_MODE_PRIVATE, up: bool = True) -> bool:
+    async def add_macvlan(self, name: str, parent: str, mac: bytes | None = None,
+                          mode: int = MACVLAN_MODE_PRIVATE, up: bool = True) -> bool:
         """Creates macvlan `name` on `parent` (with this MAC, e.g. the VRRP virtual MAC
         00:00:5e:00:01:VRID, RFC 5798 7.3), administratively up unless told otherwise. True if
         made, False if a link of that name already exists. NoSuchInterface if parent is missing."""
-        parent_index = self.ifindex(parent)
-        if parent_index is None:
-            raise NoSuchInterface(parent)
-        flag = nc.IFF_UP if up else 0
-        info = (nc.attr(nc.IFLA_INFO_KIND, b"macvlan")
-                + nc.attr(nc.IFLA_INFO_DATA | nc.NLA_F_NESTED,
-                          nc.attr(nc.IFLA_MACVLAN_MODE, nc.U32.pack(mode))))
-        request = (nc.IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, flag, flag)
-                   + nc.attr(nc.IFLA_IFNAME, name.encode() + b"\0")
-                   + nc.attr(nc.IFLA_LINK, nc.U32.pack(parent_index))
-                   + nc.attr(nc.IFLA_LINKINFO | nc.NLA_F_NESTED, info))
+        args = {"ifname": name, "kind": "macvlan", "link": _index_of(parent),
+                "macvlan_mode": {1: "private", 2: "vepa", 4: "bridge", 8: "passthru"}[mode],
+                "state": "up" if up else "down"}
         if mac is not None:
-            request += nc.attr(nc.IFLA_ADDRESS, mac)
+            args["address"] = mac.hex(":")
         try:
-            self._request(nc.RTM_NEWLINK, nc.NLM_F_CREATE | nc.NLM_F_EXCL, request)
+            await self._call(self._ipr.link("add", **args))
         except FileExistsError:
             return False
         return True
 
-    def del_link(self, name: str) -> bool:
+    async def del_link(self, name: str) -> bool:
         """Deletes link `name`; True if deleted, False if there was none."""
-        index = self.ifindex(name)
+        index = ifindex(name)
         if index is None:
             return False
         try:
-            self._request(nc.RTM_DELLINK, 0, nc.IFINFOMSG.pack(socket.AF_UNSPEC, 0, index, 0, 0))
+            await self._call(self._ipr.link("del", index=index))
         except OSError as e:
-            if e.errno == errno.ENODEV:
+            if e.errno in _GONE:
                 return False
             raise
         return True
 
     # ---- routes and policy rules --------------------------------------------------------------
 
-    def _route(self, kind: int, flags: int, to: str, via: str | None, dev: str | None,
-               table: int | None, metric: int | None, src: str | None) -> None:
-        dst = ipaddress.ip_network(to, strict=False)
-        family = socket.AF_INET if dst.version == 4 else socket.AF_INET6
-        table = nc.RT_TABLE_MAIN if table is None else table
-        adding = kind == nc.RTM_NEWROUTE
-        # A route with a gateway is universe scope; a device route is link scope (as `ip route`
-        # picks them). Delete matches any scope (RT_SCOPE_NOWHERE) and any protocol.
-        scope = (nc.RT_SCOPE_UNIVERSE if via else nc.RT_SCOPE_LINK) if adding else 255
-        request = nc.RTMSG.pack(family, dst.prefixlen, 0, 0, table if table < 256 else 0,
-                                nc.RTPROT_STATIC if adding else 0, scope, nc.RTN_UNICAST, 0)
-        request += nc.attr(nc.RTA_TABLE, nc.U32.pack(table))
-        if dst.prefixlen:
-            request += nc.attr(nc.RTA_DST, dst.network_address.packed)
-        if via:
-            request += nc.attr(nc.RTA_GATEWAY, ipaddress.ip_address(via).packed)
-        if src:
-            request += nc.attr(nc.RTA_PREFSRC, ipaddress.ip_address(src).packed)
-        if metric is not None:
-            request += nc.attr(nc.RTA_PRIORITY, nc.U32.pack(metric))
-        if dev:
-            index = self.ifindex(dev)
-            if index is None:
-                raise NoSuchInterface(dev)
-            request += nc.attr(nc.RTA_OIF, nc.U32.pack(index))
-        self._request(kind, flags, request)
-
-    def add_route(self, to: str, via: str | None = None, dev: str | None = None,
-                  table: int | None = None, metric: int | None = None,
-                  src: str | None = None) -> bool:
-        """Adds a unicast route to `to` (a network, "default" not accepted: say 0.0.0.0/0);
-        True if added, False if the same route was already there."""
+    async def _change(self, kind: str, command: str, args: dict) -> bool:
+        """One add or del: False where the kernel says it already exists (add) or is absent
+        (del), as `ip` would report "File exists" / "No such process"."""
         try:
-            self._route(nc.RTM_NEWROUTE, nc.NLM_F_CREATE | nc.NLM_F_EXCL, to, via, dev, table,
-                        metric, src)
+            await self._call(getattr(self._ipr, kind)(command, **args))
         except FileExistsError:
-            return False
-        return True
-
-    def del_route(self, to: str, via: str | None = None, dev: str | None = None,
-                  table: int | None = None, metric: int | None = None) -> bool:
-        """Removes the route; True if removed, False if there was none (or dev is gone)."""
-        try:
-            self._route(nc.RTM_DELROUTE, 0, to, via, dev, table, metric, None)
+            if command == "add":
+                return False
+            raise
         except OSError as e:
-            if e.errno in (errno.ESRCH, errno.ENOENT, errno.ENODEV):
+            if command == "del" and e.errno in _GONE:
                 return False
             raise
         return True
 
-    def _rule(self, kind: int, flags: int, table: int, src: str | None, dst: str | None,
-              priority: int | None, family: int | None) -> None:
+    def _route_args(self, adding: bool, to: str, via: str | None, dev: str | None,
+                    table: int | None, metric: int | None, src: str | None) -> dict:
+        dst = ipaddress.ip_network(to, strict=False)
+        args: dict = {"family": socket.AF_INET if dst.version == 4 else socket.AF_INET6,
+                      "dst_len": dst.prefixlen, "table": 254 if table is None else table}
+        if dst.prefixlen:
+            args["dst"] = str(dst.network_address)
+        # A route with a gateway is universe scope, a device route link scope (as `ip route`
+        # picks them); delete matches any scope (RT_SCOPE_NOWHERE) and protocol.
+        args.update(scope=(RT_SCOPE_UNIVERSE if via else RT_SCOPE_LINK) if adding else 255,
+                    proto="static" if adding else 0, type="unicast")
+        if via:
+            args["gateway"] = via
+        if src:
+            args["prefsrc"] = src
+        if metric is not None:
+            args["priority"] = metric
+        if dev:
+            args["oif"] = _index_of(dev)
+        return args
+
+    async def add_route(self, to: str, via: str | None = None, dev: str | None = None,
+                        table: int | None = None, metric: int | None = None,
+                        src: str | None = None) -> bool:
+        """Adds a unicast route to `to` (a network, "default" not accepted: say 0.0.0.0/0);
+        True if added, False if the same route was already there."""
+        return await self._change("route", "add",
+                                  self._route_args(True, to, via, dev, table, metric, src))
+
+    async def del_route(self, to: str, via: str | None = None, dev: str | None = None,
+                        table: int | None = None, metric: int | None = None) -> bool:
+        """Removes the route; True if removed, False if there was none (or dev is gone)."""
+        try:
+            args = self._route_args(False, to, via, dev, table, metric, None)
+        except NoSuchInterface:
+            return False
+        return await self._change("route", "del", args)
+
+    @staticmethod
+    def _rule_args(table: int, src: str | None, dst: str | None, priority: int | None,
+                   family: int | None) -> dict:
         src_net = ipaddress.ip_network(src, strict=False) if src else None
         dst_net = ipaddress.ip_network(dst, strict=False) if dst else None
         version = (src_net or dst_net).version if (src_net or dst_net) else (family or 4)
-        request = nc.FIBRULEHDR.pack(socket.AF_INET if version == 4 else socket.AF_INET6,
-                                     dst_net.prefixlen if dst_net else 0,
-                                     src_net.prefixlen if src_net else 0, 0,
-                                     table if table < 256 else 0, 0, 0, nc.FR_ACT_TO_TBL, 0)
-        request += nc.attr(nc.FRA_TABLE, nc.U32.pack(table))
+        args: dict = {"table": table, "action": "FR_ACT_TO_TBL",
+                      "family": socket.AF_INET if version == 4 else socket.AF_INET6}
         if src_net:
-            request += nc.attr(nc.FRA_SRC, src_net.network_address.packed)
+            args.update(src=str(src_net.network_address), src_len=src_net.prefixlen)
         if dst_net:
-            request += nc.attr(nc.FRA_DST, dst_net.network_address.packed)
+            args.update(dst=str(dst_net.network_address), dst_len=dst_net.prefixlen)
         if priority is not None:
-            request += nc.attr(nc.FRA_PRIORITY, nc.U32.pack(priority))
-        self._request(kind, flags, request)
+            args["priority"] = priority
+        return args
 
-    def add_rule(self, table: int, src: str | None = None, dst: str | None = None,
-                 priority: int | None = None, family: int | None = None) -> bool:
+    async def add_rule(self, table: int, src: str | None = None, dst: str | None = None,
+                       priority: int | None = None, family: int | None = None) -> bool:
         """Adds a policy rule "from src to dst lookup table" (family 4 or 6 when neither src
         nor dst says); True if added, False if the same rule was already there."""
-        try:
-            self._rule(nc.RTM_NEWRULE, nc.NLM_F_CREATE | nc.NLM_F_EXCL, table, src, dst,
-                       priority, family)
-        except FileExistsError:
-            return False
-        return True
+        return await self._change("rule", "add",
+                                  self._rule_args(table, src, dst, priority, family))
 
-    def del_rule(self, table: int, src: str | None = None, dst: str | None = None,
-                 priority: int | None = None, family: int | None = None) -> bool:
+    async def del_rule(self, table: int, src: str | None = None, dst: str | None = None,
+                       priority: int | None = None, family: int | None = None) -> bool:
         """Removes the rule; True if removed, False if there was none."""
-        try:
-            self._rule(nc.RTM_DELRULE, 0, table, src, dst, priority, family)
-        except OSError as e:
-            if e.errno in (errno.ENOENT, errno.ESRCH):
-                return False
-            raise
-        return True
+        return await self._change("rule", "del",
+                                  self._rule_args(table, src, dst, priority, family))

@@ -1,0 +1,166 @@
+"""IPv6 VMAC (keepalived use_vmac on an IPv6 instance) on real kernels: the VIP answers from
+00:00:5e:00:02:VRID, a failover reaches the client with no Neighbour Advertisement at all, the
+macvlan carries a copy of the parent's link-local (the adverts' source) and nothing made from
+the virtual MAC, a crash's leftover is cleaned at start and a stop leaves nothing, and vipd and
+keepalived share one IPv6 virtual router both ways."""
+import json
+import subprocess
+
+import pytest
+
+from conftest import VIP6, instance_status, keepalived_config, vipd_config, wait_state
+from test_vmac_lab import client_neigh, fdb_port, start_mixed, vip_dev
+
+pytestmark = pytest.mark.lab
+
+VMAC6 = "00:00:5e:00:02:33"                  # VRID 51, RFC 5798 7.3
+EUI64_OF_VMAC = "fe80::200:5eff:fe00:233"    # what addr_gen_mode eui64 would have made from it
+
+# Classic BPF for `tc filter ... bpf da`: drop ICMPv6 Neighbour Advertisements (type 136), let
+# everything else on. Offsets from the Ethernet header: ethertype 12, next header 20, ICMPv6
+# type 54 (NDP messages carry no extension headers).
+DROP_NA = ("8,40 0 0 12,21 0 5 34525,48 0 0 20,21 0 3 58,48 0 0 54,21 0 1 136,"
+           "6 0 0 2,6 0 0 4294967295")
+
+
+def vmac6_config(priority):
+    return vipd_config(priority=priority, interval=0.1, vips=(f"{VIP6}/64",), use_vmac=True)
+
+
+def keepalived_vmac6_config(priority):
+    return keepalived_config(priority=priority, interval=0.1, vips=(f"{VIP6}/64",)).replace(
+        "    interface eth0\n", "    interface eth0\n    use_vmac\n")
+
+
+def bridge(*argv) -> str:
+    return subprocess.run(argv, capture_output=True, text=True, check=True, timeout=10).stdout
+
+
+def drop_nas_to_client(lab) -> None:
+    port = lab.client.port
+    bridge("tc", "-n", lab.bridge_ns, "qdisc", "add", "dev", port, "clsact")
+    bridge("tc", "-n", lab.bridge_ns, "filter", "add", "dev", port, "egress", "pref", "1",
+           "bpf", "da", "bytecode", DROP_NA)
+
+
+def nas_dropped(lab) -> int:
+    """Frames the filter dropped (a direct-action filter's drops are the clsact qdisc's)."""
+    out = bridge("tc", "-s", "-j", "-n", lab.bridge_ns, "qdisc", "show", "dev", lab.client.port)
+    return sum(q.get("drops", 0) for q in json.loads(out or "[]") if q.get("kind") == "clsact")
+
+
+def link_locals(lab, host, dev) -> list[tuple[str, bool]]:
+    """(address, deprecated) of each link-local address on dev."""
+    out = lab.run(host, ["ip", "-j", "-6", "addr", "show", "dev", dev]).stdout
+    return [(a["local"], a.get("preferred_life_time") == 0)
+            for link in json.loads(out or "[]") for a in link.get("addr_info", [])
+            if a["local"].startswith("fe80:")]
+
+
+def parent_link_local(lab, host) -> str:
+    (ll, _), = link_locals(lab, host, "eth0")
+    return ll
+
+
+def reach6(lab, want, timeout=5):
+    return lab.wait_for(lambda: lab.http_get(lab.client, f"http://[{VIP6}]/", timeout=0.5) == want,
+                        timeout=timeout)
+
+
+def has_vmac(lab, host) -> bool:
+    return lab.run(host, ["ip", "link", "show", "vrrp.51"], check=False).returncode == 0
+
+
+def test_vmac6_failover_needs_no_neighbour_advert_and_leaves_nothing(pair):
+    lab = pair
+    h1, h2 = lab.hosts
+    for h in (h1, h2):      # new interfaces run DAD, as on a real host (the lab turns it off)
+        lab.run(h, ["sysctl", "-qw", "net.ipv6.conf.default.accept_dad=1",
+                    "net.ipv6.conf.default.dad_transmits=3"])
+    p1 = lab.start_vipd(h1, vmac6_config(150))
+    p2 = lab.start_vipd(h2, vmac6_config(100))
+    assert wait_state(lab, p1, "MASTER") and wait_state(lab, p2, "BACKUP")
+    assert vip_dev(lab, h1, VIP6) == ["vrrp.51"] and vip_dev(lab, h2, VIP6) == []
+    ll1, ll2 = parent_link_local(lab, h1), parent_link_local(lab, h2)
+    for host, ll in ((h1, ll1), (h2, ll2)):
+        # the parent keeps its own; the macvlan has a deprecated copy and no EUI-64 of the VMAC
+        assert link_locals(lab, host, "vrrp.51") == [(ll, True)]
+        assert json.loads(lab.run(host, ["ip", "-j", "link", "show", "vrrp.51"]).stdout)[0][
+            "address"] == VMAC6
+    # The backup heard the master's adverts from its link-local (the source was usable at once:
+    # no send error), and the switch learnt the virtual MAC on the master's port only.
+    assert instance_status(lab, p2)["master_ip"] == ll1
+    assert "send_errors" not in instance_status(lab, p1)["counters"]
+    assert reach6(lab, "h1\n")
+    assert client_neigh(lab, VIP6) == VMAC6
+    assert fdb_port(lab, VMAC6) == ["h1"]
+
+    drop_nas_to_client(lab)             # from now on the client hears no NA from anybody
+    lab.cut(h1, silent=True)
+    assert wait_state(lab, p2, "MASTER", timeout=5)
+    assert reach6(lab, "h2\n")
+    assert client_neigh(lab, VIP6) == VMAC6     # its entry never changed
+    assert fdb_port(lab, VMAC6) == ["h2"]       # the switch followed the adverts
+    assert nas_dropped(lab) > 0, "h2's unsolicited NAs should have met the filter"
+    lab.heal(h1)
+    assert wait_state(lab, p1, "MASTER", timeout=5) and wait_state(lab, p2, "BACKUP", timeout=5)
+    assert reach6(lab, "h1\n") and client_neigh(lab, VIP6) == VMAC6
+
+    # A crash leaves the macvlan (and the VIP on it); the next start removes it first.
+    p1.kill()
+    assert has_vmac(lab, h1) and vip_dev(lab, h1, VIP6) == ["vrrp.51"]
+    p1 = lab.start_vipd(h1, vmac6_config(150))
+    assert wait_state(lab, p1, "MASTER", timeout=5)
+    assert "removed leftover VMAC interface vrrp.51" in p1.output()
+    assert reach6(lab, "h1\n") and link_locals(lab, h1, "vrrp.51") == [(ll1, True)]
+    p1.stop()
+    p2.stop()
+    for h in (h1, h2):
+        assert not has_vmac(lab, h), f"VMAC interface left behind on {h.name} after stop"
+        assert parent_link_local(lab, h)       # the parent's link-local is untouched
+
+
+def test_control_without_vmac_the_same_filter_strands_the_client(pair):
+    """The control for the test above: failing over by unsolicited NA alone (no VMAC), the same
+    filter keeps the client on h1's MAC, so reaching h2 above was the virtual MAC's doing."""
+    lab = pair
+    h1, h2 = lab.hosts
+    config = vipd_config(interval=0.1, vips=(f"{VIP6}/64",))
+    p1 = lab.start_vipd(h1, config.replace("priority = 100", "priority = 150"))
+    p2 = lab.start_vipd(h2, config)
+    assert wait_state(lab, p1, "MASTER") and wait_state(lab, p2, "BACKUP")
+    assert reach6(lab, "h1\n") and client_neigh(lab, VIP6) == h1.mac
+    drop_nas_to_client(lab)
+    lab.cut(h1, silent=True)
+    assert wait_state(lab, p2, "MASTER", timeout=5)
+    assert not reach6(lab, "h2\n", timeout=2)
+    assert client_neigh(lab, VIP6) == h1.mac and nas_dropped(lab) > 0
+
+
+@pytest.mark.parametrize("vipd_master", [True, False], ids=["vipd-master", "keepalived-master"])
+def test_vmac6_interop_with_keepalived(pair, vipd_master):
+    lab = pair
+    h1, h2 = lab.hosts
+    vipd = start_mixed(lab, vipd_master, vmac6_config, keepalived_vmac6_config)
+    assert lab.wait_for(lambda: vip_dev(lab, h1, VIP6) == ["vrrp.51"]
+                        and vip_dev(lab, h2, VIP6) == [], timeout=10)
+    assert wait_state(lab, vipd, "MASTER" if vipd_master else "BACKUP")
+    ll1 = parent_link_local(lab, h1)
+    if not vipd_master:     # keepalived's adverts come from its copy of h1's link-local too
+        assert instance_status(lab, vipd)["master_ip"] == ll1
+    assert reach6(lab, "h1\n") and client_neigh(lab, VIP6) == VMAC6
+    lab.cut(h1, silent=True)
+    assert lab.wait_for(lambda: vip_dev(lab, h2, VIP6) == ["vrrp.51"], timeout=10)
+    assert reach6(lab, "h2\n") and client_neigh(lab, VIP6) == VMAC6
+    assert fdb_port(lab, VMAC6) == ["h2"]
+    lab.heal(h1)
+    assert lab.wait_for(lambda: vip_dev(lab, h1, VIP6) == ["vrrp.51"]
+                        and vip_dev(lab, h2, VIP6) == [], timeout=10)
+    assert reach6(lab, "h1\n") and client_neigh(lab, VIP6) == VMAC6
+    # The demoted h2's kernel leaves the VIP's solicited-node group with MLD reports from the
+    # virtual MAC (docs/parity.md, "VMAC"): the switch may point at h2 until h1's next advert.
+    assert lab.wait_for(lambda: fdb_port(lab, VMAC6) == ["h1"], timeout=1)
+    if vipd_master:
+        assert wait_state(lab, vipd, "MASTER")
+        assert not {k: v for k, v in instance_status(lab, vipd)["counters"].items()
+                    if k.startswith("discard_")}
