@@ -12,6 +12,8 @@ GET of the VIP every 5 ms (50 ms timeout; the body names the host that answered)
   service-failure  nginx stopped on h1; both daemons run checks/nginx (1 s, fall 2, weight 0)
   scale            N instances at 0.1 s, odd VRIDs master on h1 and even ones on h2
   vmac-failure     host-failure at 0.1 s with use_vmac on both daemons (issue 11)
+  na6-failure      host-failure at 0.1 s with an IPv6 VIP (unsolicited NA, no VMAC)
+  vmac6-failure    na6-failure with use_vmac on both daemons (IPv6 VMAC)
 
     .venv/bin/python netns-lab/bench.py [--quick] [--json out.json] [--scenarios ...] [--trials N]
 """
@@ -43,9 +45,11 @@ from lab import REPO, Capture, Lab, Proc
 
 log = logging.getLogger("vipd.bench")
 
-SCENARIOS = ("host-failure", "clean-stop", "service-failure", "scale", "vmac-failure")
+SCENARIOS = ("host-failure", "clean-stop", "service-failure", "scale", "vmac-failure",
+             "na6-failure", "vmac6-failure")
 DAEMONS = ("vipd", "keepalived")
 VIP, VRID = "198.51.100.100", 51
+VIP6 = "2001:db8::100"
 SCALE_NET = "203.0.113."
 CHECK_CMD = [str(REPO / "checks" / "nginx"), "--url", "http://127.0.0.1/", "--timeout", "0.5"]
 PROBE_TIMEOUT = 0.05
@@ -67,7 +71,7 @@ nxt = time.time()
 while not stop:
     now = time.time()
     if now >= nxt:
-        s = socket.socket()
+        s = socket.socket(socket.AF_INET6 if ":" in vip else socket.AF_INET)
         s.setblocking(False)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
         s.connect_ex((vip, port))
@@ -117,14 +121,14 @@ class Settings:
 class Frame(NamedTuple):
     t: float
     mac: str        # Ethernet source
-    proto: str      # "vrrp" or "arp"
-    src: str        # IPv4 source, or the ARP sender address
+    proto: str      # "vrrp" or "arp" (an unsolicited NA counts as "arp")
+    src: str        # IP source, or the ARP sender / NA target address
     vrid: int = 0
     prio: int = 0
 
 
 def read_pcap(path: pathlib.Path) -> list[Frame]:
-    """IPv4 VRRP and ARP frames of an Ethernet pcap (µs or ns timestamps, either byte order)."""
+    """VRRP, ARP and NA frames of an Ethernet pcap (µs or ns timestamps, either byte order)."""
     data = path.read_bytes()
     for order in "<>":
         magic = struct.unpack(order + "I", data[:4])[0] if len(data) >= 24 else 0
@@ -146,6 +150,12 @@ def read_pcap(path: pathlib.Path) -> list[Frame]:
                 out.append(Frame(t, mac, "vrrp", socket.inet_ntoa(pkt[26:30]), pkt[v + 1], pkt[v + 2]))
         elif etype == b"\x08\x06":
             out.append(Frame(t, mac, "arp", socket.inet_ntoa(pkt[28:32])))
+        elif etype == b"\x86\xdd" and len(pkt) >= 78:   # IPv6 header 14..54, no extensions
+            src = socket.inet_ntop(socket.AF_INET6, pkt[22:38])
+            if pkt[20] == 112:
+                out.append(Frame(t, mac, "vrrp", src, pkt[55], pkt[56]))
+            elif pkt[20] == 58 and pkt[54] == 136:       # NA: its target is the VIP
+                out.append(Frame(t, mac, "arp", socket.inet_ntop(socket.AF_INET6, pkt[62:78])))
     return out
 
 
@@ -221,7 +231,7 @@ def running(lab: Lab, kind: str, insts: dict[str, list[Inst]], check: bool = Fal
 def capture(lab: Lab) -> Capture:
     """Adverts and ARP on the bridge (lab.capture sizes its ring for thousands of frames a second;
     tcpdump's defaults dropped a fifth of the scale scenario's)."""
-    return lab.capture(filter="ip proto 112 or arp")
+    return lab.capture(filter="ip proto 112 or arp or ip6 proto 112 or icmp6")
 
 
 def read_capture(cap: Capture) -> tuple[list[Frame], int]:
@@ -237,22 +247,22 @@ def held(lab: Lab, host: str, prefix: str) -> set[str]:
     return {a.split("/")[0] for a in lab.addrs(host) if a.startswith(prefix)}
 
 
-def holders(lab: Lab) -> list[str]:
+def holders(lab: Lab, vip: str = VIP) -> list[str]:
     """Hosts holding the VIP on eth0 or on the VMAC interface (vmac-failure)."""
-    return sorted(set(lab.holder(VIP)) | set(lab.holder_on(VIP, f"vrrp.{VRID}")))
+    return sorted(set(lab.holder(vip)) | set(lab.holder_on(vip, f"vrrp.{VRID}")))
 
 
-def wait_holder(lab: Lab, host: str, timeout: float) -> None:
-    if not lab.wait_for(lambda: holders(lab) == [host], timeout=timeout):
-        raise BenchError(f"{VIP} is on {holders(lab)}, not only on {host}, after {timeout:.1f}s"
-                         f"\n{lab.logs(1500)}")
+def wait_holder(lab: Lab, host: str, timeout: float, vip: str = VIP) -> None:
+    if not lab.wait_for(lambda: holders(lab, vip) == [host], timeout=timeout):
+        raise BenchError(f"{vip} is on {holders(lab, vip)}, not only on {host}, after "
+                         f"{timeout:.1f}s\n{lab.logs(1500)}")
 
 
 class Prober:
     """The client's view: HTTP GETs of the VIP every PROBE_PERIOD seconds (see PROBER)."""
 
-    def __init__(self, lab: Lab):
-        self.proc = lab.spawn(lab.client, [sys.executable, "-I", "-S", "-c", PROBER, VIP, 80,
+    def __init__(self, lab: Lab, vip: str = VIP):
+        self.proc = lab.spawn(lab.client, [sys.executable, "-I", "-S", "-c", PROBER, vip, 80,
                                            PROBE_PERIOD, PROBE_TIMEOUT], name="prober")
 
     def results(self) -> list[tuple[float, str]]:
@@ -280,24 +290,25 @@ class Prober:
 
 # --- failover trials ------------------------------------------------------------------------
 
-def pair(interval: float, vmac: bool = False) -> dict[str, list[Inst]]:
-    return {h: [Inst(VRID, p, interval, f"{VIP}/24", vmac)] for h, p in PRIORITY.items()}
+def pair(interval: float, vmac: bool = False, vip: str = VIP) -> dict[str, list[Inst]]:
+    prefix = f"{vip}/64" if ":" in vip else f"{vip}/24"
+    return {h: [Inst(VRID, p, interval, prefix, vmac)] for h, p in PRIORITY.items()}
 
 
 def trials(lab: Lab, kind: str, interval: float, n: int, fault, recover,
-           check: bool = False, vmac: bool = False) -> list[dict]:
+           check: bool = False, vmac: bool = False, vip: str = VIP) -> list[dict]:
     """h1 master, h2 backup; per trial: the client answered by h1, fault(procs), wait until h2
     answers the client, recover(procs), h1 holds the VIP again. Figures per trial."""
     records, timeout = [], master_down_interval(BACKUP_PRIORITY, interval) + 3 * CHECK_INTERVAL + 5
-    with running(lab, kind, pair(interval, vmac), check) as procs:
-        wait_holder(lab, "h1", timeout=2 * timeout)
+    with running(lab, kind, pair(interval, vmac, vip), check) as procs:
+        wait_holder(lab, "h1", 2 * timeout, vip)
         time.sleep(3 * interval + 0.2)      # h2 has learned h1's interval and is quiet
         cap = capture(lab)
         time.sleep(1.5 * interval)          # h1's adverts are in the capture before any fault
         for i in range(n):
             rec = {"trial": i + 1}
             lab.run(lab.client, ["ip", "neigh", "flush", "dev", "eth0"])
-            prober = Prober(lab)
+            prober = Prober(lab, vip)
             try:
                 if prober.first(time.time() - 1, "h1", 5) is None:
                     rec["error"] = "h1 did not answer the client before the fault"
@@ -311,10 +322,10 @@ def trials(lab: Lab, kind: str, interval: float, n: int, fault, recover,
             finally:
                 rec["probes"] = prober.stop()
             recover(procs)
-            wait_holder(lab, "h1", timeout=2 * timeout)
+            wait_holder(lab, "h1", 2 * timeout, vip)
             records.append(rec)
         frames, dropped = read_capture(cap)
-    out = [{**figures(lab, frames, rec), "capture_dropped": dropped} for rec in records]
+    out = [{**figures(lab, frames, rec, vip), "capture_dropped": dropped} for rec in records]
     for f in out:
         log.info("  %s %gs trial %d: %s", kind, interval, f["trial"], f.get("error") or ", ".join(
             f"{k} {v * 1000:.1f}ms" for k, v in f.items() if k in FIGURES and v is not None))
@@ -324,7 +335,14 @@ def trials(lab: Lab, kind: str, interval: float, n: int, fault, recover,
 FIGURES = ("detection", "takeover", "answered", "outage", "outage_adv", "garp_lag")
 
 
-def figures(lab: Lab, frames: list[Frame], rec: dict) -> dict:
+def advert_source(lab: Lab, host: str, vip: str) -> str:
+    """Where host's adverts come from: its IPv4 address, or (IPv6) its link-local address."""
+    if ":" not in vip:
+        return lab.host(host).ip4
+    return next(a.split("/")[0] for a in lab.addrs(host) if a.startswith("fe80:"))
+
+
+def figures(lab: Lab, frames: list[Frame], rec: dict, vip: str = VIP) -> dict:
     """From the capture and the probes of one trial (None where the event is missing):
     detection  h2's first advert - h1's last advert before it
     takeover   h2's first advert - h1's priority-0 advert
@@ -333,17 +351,18 @@ def figures(lab: Lab, frames: list[Frame], rec: dict) -> dict:
     outage_adv that probe - h1's last advert: the outage without the fault's random phase
                against h1's advert timer (up to a whole interval at 1 s, which 10 trials of a
                median do not average out), so the one to compare daemons by
-    garp_lag   h2's first gratuitous ARP for the VIP - its first advert"""
-    h1, h2 = lab.host("h1"), lab.host("h2")
+    garp_lag   h2's first gratuitous ARP (or NA) for the VIP - its first advert"""
+    h2 = lab.host("h2")
+    src1, src2 = advert_source(lab, "h1", vip), advert_source(lab, "h2", vip)
     out = {"trial": rec["trial"], "error": rec.get("error"), **dict.fromkeys(FIGURES)}
     t0 = rec.get("t_fault")
     if t0 is None:
         return out
     adv = [f for f in frames if f.proto == "vrrp" and f.vrid == VRID]
-    new = next((f.t for f in adv if f.src == h2.ip4 and f.prio and f.t > t0), None)
-    zero = next((f.t for f in adv if f.src == h1.ip4 and not f.prio and f.t > t0), None)
-    old = max((f.t for f in adv if f.src == h1.ip4 and f.prio and f.t < (new or 0)), default=None)
-    garp = next((f.t for f in frames if f.proto == "arp" and f.mac == h2.mac and f.src == VIP
+    new = next((f.t for f in adv if f.src == src2 and f.prio and f.t > t0), None)
+    zero = next((f.t for f in adv if f.src == src1 and not f.prio and f.t > t0), None)
+    old = max((f.t for f in adv if f.src == src1 and f.prio and f.t < (new or 0)), default=None)
+    garp = next((f.t for f in frames if f.proto == "arp" and f.mac == h2.mac and f.src == vip
                  and f.t > t0), None)
     probes = rec["probes"]
     ans = next((t for t, r in probes if t > t0 and r == "h2"), None)
@@ -377,10 +396,21 @@ def host_failure(lab: Lab, kind: str, interval: float, s: Settings) -> list[dict
     return out
 
 
-def vmac_failure(lab: Lab, kind: str, interval: float, s: Settings) -> list[dict]:
-    """host-failure with the VIP on a VMAC: the client's ARP entry stays, the switch moves."""
-    return trials(lab, kind, interval, s.trials, lambda procs: lab.cut("h1", s.cut == "silent"),
-                  lambda procs: lab.heal("h1"), vmac=True)
+def cut_variant(name: str, **options):
+    """host-failure with trials() options (vmac, vip), for the VMAC vs GARP/NA comparison."""
+    def run_one(lab: Lab, kind: str, interval: float, s: Settings) -> list[dict]:
+        return trials(lab, kind, interval, s.trials,
+                      lambda procs: lab.cut("h1", s.cut == "silent"),
+                      lambda procs: lab.heal("h1"), **options)
+    run_one.__name__ = name
+    return run_one
+
+
+# The client's ARP / neighbour entry stays with a VMAC and the switch moves; without one the
+# client follows the new master's gratuitous ARP (IPv4) or unsolicited NA (IPv6).
+CUT_VARIANTS = {"vmac-failure": cut_variant("vmac_failure", vmac=True),
+                "na6-failure": cut_variant("na6_failure", vip=VIP6),
+                "vmac6-failure": cut_variant("vmac6_failure", vmac=True, vip=VIP6)}
 
 
 def clean_stop(lab: Lab, kind: str, interval: float, s: Settings) -> list[dict]:
@@ -483,8 +513,8 @@ def run(s: Settings, lab: Lab) -> dict:
             results[scen] = scale(lab, s)
         elif scen == "service-failure":
             results[scen] = per_interval(lab, s, service_failure, [s.service_interval])
-        elif scen == "vmac-failure":
-            results[scen] = per_interval(lab, s, vmac_failure, [0.1])
+        elif scen in CUT_VARIANTS:
+            results[scen] = per_interval(lab, s, CUT_VARIANTS[scen], [0.1])
         else:
             fn = {"host-failure": host_failure, "clean-stop": clean_stop}[scen]
             results[scen] = per_interval(lab, s, fn, s.intervals)

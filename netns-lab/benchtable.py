@@ -68,6 +68,12 @@ SPECS = {
                      ("outage", "max", "client outage", None, None),
                      ("outage_adv", "median", "client outage from last advert", None, None),
                      ("outage_adv", "max", "client outage from last advert", None, None)],
+    "na6-failure": [("detection", "median", "detection", "mdi", None),
+                    ("outage", "median", "client outage", None, None),
+                    ("outage", "max", "client outage", None, None),
+                    ("outage_adv", "median", "client outage from last advert", None, None),
+                    ("outage_adv", "max", "client outage from last advert", None, None),
+                    ("garp_lag", "median", "first NA - first advert", None, None)],
     "clean-stop": [("takeover", "median", "prio 0 -> new master advert", "skew", SKEW_10),
                    ("takeover", "max", "prio 0 -> new master advert", "skew", SKEW_10),
                    ("outage", "median", "client outage", None, None)],
@@ -76,6 +82,7 @@ SPECS = {
                         ("takeover", "median", "prio 0 -> new master advert", "skew", None),
                         ("outage", "median", "client outage", None, None)],
 }
+SPECS["vmac6-failure"] = SPECS["vmac-failure"]
 # scale: (path into the daemon's result, label, unit, theory key, target)
 SCALE_SPEC = [
     (("spurious",), "spurious transitions", "count", 0, ("0", lambda v, k, th: v == 0, False)),

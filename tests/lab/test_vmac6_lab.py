@@ -7,6 +7,9 @@ import json
 import subprocess
 
 import pytest
+from scapy.layers.inet6 import ICMPv6ND_NA, ICMPv6NDOptDstLLAddr
+from scapy.layers.l2 import Ether
+from scapy.utils import rdpcap
 
 from conftest import VIP6, instance_status, keepalived_config, vipd_config, wait_state
 from test_vmac_lab import client_neigh, fdb_port, start_mixed, vip_dev
@@ -77,10 +80,17 @@ def test_vmac6_failover_needs_no_neighbour_advert_and_leaves_nothing(pair):
     for h in (h1, h2):      # new interfaces run DAD, as on a real host (the lab turns it off)
         lab.run(h, ["sysctl", "-qw", "net.ipv6.conf.default.accept_dad=1",
                     "net.ipv6.conf.default.dad_transmits=3"])
+    cap = lab.capture(filter="icmp6 and ip6[40] == 136")      # Neighbour Advertisements
     p1 = lab.start_vipd(h1, vmac6_config(150))
     p2 = lab.start_vipd(h2, vmac6_config(100))
     assert wait_state(lab, p1, "MASTER") and wait_state(lab, p2, "BACKUP")
     assert vip_dev(lab, h1, VIP6) == ["vrrp.51"] and vip_dev(lab, h2, VIP6) == []
+    # h1's unsolicited NAs: from the virtual MAC, Override set, the target's link-layer address
+    # option the virtual MAC (RFC 4861 7.2.6), so every listener's entry becomes the VMAC
+    nas = [p for p in rdpcap(str(cap.stop())) if ICMPv6ND_NA in p and p[ICMPv6ND_NA].tgt == VIP6]
+    assert nas
+    assert {(p[Ether].src, p[ICMPv6ND_NA].O, p[ICMPv6ND_NA].S, p[ICMPv6NDOptDstLLAddr].lladdr)
+            for p in nas} == {(VMAC6, 1, 0, VMAC6)}
     ll1, ll2 = parent_link_local(lab, h1), parent_link_local(lab, h2)
     for host, ll in ((h1, ll1), (h2, ll2)):
         # the parent keeps its own; the macvlan has a deprecated copy and no EUI-64 of the VMAC
