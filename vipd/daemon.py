@@ -158,8 +158,13 @@ class Daemon:
         """A crashed run may have left VIPs on interfaces: nobody is announcing them now. In the
         applier's queue, ahead of anything the instance itself will queue."""
         for cfg in cfgs:
-            self.applier.submit(cfg.name, functools.partial(
-                holdings.remove, self.ifaces.nl, cfg, leftovers=True))
+            # The registry has read these interfaces: no request for a VIP that is not there
+            # (at start, 200 instances would otherwise queue 200 refused deletes).
+            if cfg.virtual_routes or cfg.virtual_rules or any(
+                    self.ifaces.has_address(holdings.dev_of(cfg, h), str(h.address.ip))
+                    for h in cfg.held):
+                self.applier.submit(cfg.name, functools.partial(
+                    holdings.remove, self.ifaces.nl, cfg, leftovers=True))
             if cfg.use_vmac and vmac.remove_leftover(cfg.vmac_name):
                 log.warning("[%s] removed leftover VMAC interface %s", cfg.name, cfg.vmac_name)
 
