@@ -34,6 +34,8 @@ from vipd.interfaces import InterfaceRegistry
 from vipd.net.rawsock import VrrpSocket
 from vipd.net.timerfd import TimerFd
 from vipd.observe import Observer
+from vipd.redisinfo import replications
+from vipd.detached import detached_replica
 from vipd.net.arpwatch import ArpWatchers
 from vipd.runtime import Runtime
 from vipd.scriptsec import load_checked
@@ -507,6 +509,15 @@ class Daemon:
                 "sync_groups": [g.status() for g in self.groups.values()],
                 "rx_errors": dict(sorted(self.rx_errors.items()))}
 
+    async def _status_reply(self) -> dict:
+        """status, with each instance's detached replica (vipd/detached.py): its Redis asked now."""
+        infos = await replications({n: rt.cfg.data_source for n, rt in self.runtimes.items()
+                                    if rt.cfg.data_source})
+        st = self.status()
+        for i in st["instances"]:
+            i["detached_replica"] = detached_replica(infos.get(i["name"]), i["hook"])
+        return {"ok": True, "status": st}
+
     def _check_status(self, rt: Runtime) -> dict:
         names = [t.name for t in rt.cfg.track_checks] + list(rt.cfg.failback_gate)
         return {n: self.checks[n].status() for n in dict.fromkeys(names) if n in self.checks}
@@ -514,7 +525,7 @@ class Daemon:
     def _control(self, req: dict) -> dict:
         cmd = req.get("cmd")
         if cmd == "status":
-            return {"ok": True, "status": self.status()}
+            return self._status_reply()
         if cmd == "reload":
             return self.reload()
         if cmd in ("failback", "drain", "undrain"):
