@@ -204,7 +204,7 @@ class Daemon:
 
     def _add_vmac(self, rt: Runtime) -> None:
         """The VMAC interface: VIPs live on it, adverts and GARPs leave from it."""
-        v = vmac.Vmac(rt.cfg.vmac_name, rt.cfg.interface, rt.cfg.vrid, rt.cfg.family)
+        v = vmac.for_instance(rt.cfg)
         try:
             v.create()
             v.set_link_local(rt.local_addr)   # IPv6: the adverts' source must be on the VMAC

@@ -7,7 +7,7 @@ import json
 import subprocess
 
 import pytest
-from scapy.layers.inet6 import ICMPv6ND_NA, ICMPv6NDOptDstLLAddr
+from scapy.layers.inet6 import IPv6, ICMPv6ND_NA, ICMPv6NDOptDstLLAddr
 from scapy.layers.l2 import Ether
 from scapy.utils import rdpcap
 
@@ -24,6 +24,14 @@ EUI64_OF_VMAC = "fe80::200:5eff:fe00:233"    # what addr_gen_mode eui64 would ha
 # type 54 (NDP messages carry no extension headers).
 DROP_NA = ("8,40 0 0 12,21 0 5 34525,48 0 0 20,21 0 3 58,48 0 0 54,21 0 1 136,"
            "6 0 0 2,6 0 0 4294967295")
+
+
+MLD_FROM_VMAC = f"ether src {VMAC6} and ip6 proto 0"   # MLD: ICMPv6 after a Hop-by-Hop header
+
+
+def maddrs(lab, host, dev) -> set[str]:
+    out = lab.run(host, ["ip", "-6", "maddr", "show", "dev", dev]).stdout
+    return {line.split()[1] for line in out.splitlines() if line.strip().startswith("inet6")}
 
 
 def vmac6_config(priority):
@@ -81,6 +89,7 @@ def test_vmac6_failover_needs_no_neighbour_advert_and_leaves_nothing(pair):
         lab.run(h, ["sysctl", "-qw", "net.ipv6.conf.default.accept_dad=1",
                     "net.ipv6.conf.default.dad_transmits=3"])
     cap = lab.capture(filter="icmp6 and ip6[40] == 136")      # Neighbour Advertisements
+    reports = lab.capture(filter=MLD_FROM_VMAC)
     p1 = lab.start_vipd(h1, vmac6_config(150))
     p2 = lab.start_vipd(h2, vmac6_config(100))
     assert wait_state(lab, p1, "MASTER") and wait_state(lab, p2, "BACKUP")
@@ -115,6 +124,10 @@ def test_vmac6_failover_needs_no_neighbour_advert_and_leaves_nothing(pair):
     lab.heal(h1)
     assert wait_state(lab, p1, "MASTER", timeout=5) and wait_state(lab, p2, "BACKUP", timeout=5)
     assert reach6(lab, "h1\n") and client_neigh(lab, VIP6) == VMAC6
+    assert fdb_port(lab, VMAC6) == ["h1"]
+    # The VRRP group and the VIP's solicited-node group are joined on the parent instead (its
+    # reports carry its own MAC), also on the backup
+    assert {"ff02::12", "ff02::1:ff00:100"} <= maddrs(lab, h2, "eth0")
 
     # A crash leaves the macvlan (and the VIP on it); the next start removes it first.
     p1.kill()
@@ -123,6 +136,16 @@ def test_vmac6_failover_needs_no_neighbour_advert_and_leaves_nothing(pair):
     assert wait_state(lab, p1, "MASTER", timeout=5)
     assert "removed leftover VMAC interface vrrp.51" in p1.output()
     assert reach6(lab, "h1\n") and link_locals(lab, h1, "vrrp.51") == [(ll1, True)]
+    # Not one MLD report left from the virtual MAC: not at either start, nor when h2 took the
+    # VIP and gave it back (leaving its solicited-node group), nor at h1's restart.
+    assert [p.summary() for p in rdpcap(str(reports.stop()))] == []
+    # ... and the capture sees them where the macvlan's filter is gone: h2, a backup, joins a
+    # group and its report carries the virtual MAC (what would pull the switch to h2).
+    ctl = lab.capture(filter=MLD_FROM_VMAC)
+    lab.run(h2, ["tc", "filter", "del", "dev", "vrrp.51", "egress", "pref", "1"])
+    lab.run(h2, ["ip", "addr", "add", "2001:db8::77/64", "dev", "vrrp.51", "nodad"])
+    assert lab.wait_for(lambda: ctl.path.stat().st_size > 24, timeout=3)
+    assert {p[IPv6].src for p in rdpcap(str(ctl.stop()))} == {ll2}
     p1.stop()
     p2.stop()
     for h in (h1, h2):
@@ -167,9 +190,7 @@ def test_vmac6_interop_with_keepalived(pair, vipd_master):
     assert lab.wait_for(lambda: vip_dev(lab, h1, VIP6) == ["vrrp.51"]
                         and vip_dev(lab, h2, VIP6) == [], timeout=10)
     assert reach6(lab, "h1\n") and client_neigh(lab, VIP6) == VMAC6
-    # The demoted h2's kernel leaves the VIP's solicited-node group with MLD reports from the
-    # virtual MAC (docs/parity.md, "VMAC"): the switch may point at h2 until h1's next advert.
-    assert lab.wait_for(lambda: fdb_port(lab, VMAC6) == ["h1"], timeout=1)
+    assert fdb_port(lab, VMAC6) == ["h1"]
     if vipd_master:
         assert wait_state(lab, vipd, "MASTER")
         assert not {k: v for k, v in instance_status(lab, vipd)["counters"].items()
