@@ -206,25 +206,31 @@ class Applier:
 
     def restore_vips(self, rt: Runtime, dev: str) -> None:
         """A VIP deleted by someone else (`ip addr flush`, a network manager) while we are master
-        is put back at once and announced: clients would otherwise lose it until a failover."""
-        self.submit(rt.name, lambda: self._restore_vips(rt, dev))
+        is put back at once and announced: clients would otherwise lose it until a failover.
+        Asked on every change of dev's addresses (200 when 200 masters add theirs): the check
+        reads the registry's cache; only a VIP found missing costs a job."""
+        if self._gone(rt, dev):
+            self.submit(rt.name, lambda: self._restore_vips(rt, dev))
+
+    def _gone(self, rt: Runtime, dev: str) -> list:
+        if not rt.vips_on or rt.core.state is not State.MASTER or \
+                self.runtimes.get(rt.name) is not rt or not self.ifaces.exists(dev):
+            return []
+        # (scoped addresses are added by iproute2 with their scope; they are not checked here)
+        return [h for h in rt.cfg.held if holdings.dev_of(rt.cfg, h) == dev
+                and not h.scope and not self.ifaces.has_address(dev, str(h.address.ip))]
 
     async def _restore_vips(self, rt: Runtime, dev: str) -> None:
-        if not rt.vips_on or rt.core.state is not State.MASTER or \
-                self.runtimes.get(rt.name) is not rt:
-            return     # left MASTER (or stopped) while this waited in the queue
-        # (scoped addresses are added by iproute2 with their scope; they are not checked here)
-        gone = [h for h in rt.cfg.held if holdings.dev_of(rt.cfg, h) == dev
-                and not h.scope and not self.ifaces.has_address(dev, str(h.address.ip))]
-        if not gone or not self.ifaces.exists(dev):
+        gone = self._gone(rt, dev)     # again: it may have left MASTER while this waited
+        if not gone:
             return
         seen = ", ".join(f"{a.address}/{a.prefixlen}" for a in self.ifaces.get(dev).addrs)
         for h in gone:
             log.warning("[%s] VIP %s was removed from %s by another program while MASTER (%s"
                         " has: %s); putting it back", rt.name, h.address, dev, dev, seen or "none")
             try:
-                await self.ifaces.nl.add_vip(dev, h.address, h.label)
-                rt.core.count("vip_restored")
+                if await self.ifaces.nl.add_vip(dev, h.address, h.label):
+                    rt.core.count("vip_restored")     # (False: its add event was still due)
             except OSError as e:
                 self.count_errors(rt, 1)
                 log.error("[%s] cannot put VIP %s back on %s: %s", rt.name, h.address, dev, e)

@@ -10,8 +10,8 @@ ifindex) has its sockets, multicast membership and announcer closed and rebuilt 
 hears ``on_change(ifname)`` and decides what that means for its instances (fault, source address,
 a VIP to put back). Nothing about one interface touches another's objects.
 
-Addresses are read with one dump per interface per burst of events (a master adding 200 VIPs
-causes 200 events and one dump), so the cache is always the kernel's own order and flags. Reads
+Addresses are read with a dump when an interface is first used, appears, is re-created or events
+were lost (overflow); in between, each address event is applied to the cache as it comes. Reads
 are netlink requests, awaited in one task; the driver reads every interface its config names
 (``prime``) before it starts instances on them, so an instance starts from the kernel's facts.
 """
@@ -45,10 +45,34 @@ class Interface:
         self.socks: dict[int, VrrpSocket] = {}        # family -> socket
         self.demux: dict[int, dict[int, object]] = {}  # family -> VRID -> Runtime
         self.announcer: Announcer | None = None
+        self.reading = False        # a dump is in flight: events meanwhile call for another
 
     def set_addrs(self, addrs: list[Addr]) -> None:
         self.addrs = addrs
         self.addr_set = frozenset(a.address for a in addrs)
+
+    def apply(self, ev: AddrEvent) -> bool:
+        """One address event applied to the cache; True if it changed it. An address is its
+        text and prefix length (the kernel keeps 198.51.100.1/24 and /25 apart). A changed one
+        (DAD done, promoted to primary) keeps its place; a new one goes last, as the kernel
+        lists it among its kind -- the picks above look at primaries and secondaries apart."""
+        key = (ev.address, ev.prefixlen)
+        at = next((i for i, a in enumerate(self.addrs) if (a.address, a.prefixlen) == key), None)
+        addrs = list(self.addrs)
+        if ev.deleted:
+            if at is None:
+                return False
+            del addrs[at]
+        else:
+            new = Addr(ev.family, ev.prefixlen, ev.flags, ev.scope, ev.address)
+            if at is None:
+                addrs.append(new)
+            elif addrs[at] == new:
+                return False
+            else:
+                addrs[at] = new
+        self.set_addrs(addrs)
+        return True
 
 
 class InterfaceRegistry:
@@ -66,6 +90,7 @@ class InterfaceRegistry:
         self._by_index: dict[int, Interface] = {}
         self._dirty: set[str] = set()       # interfaces whose addresses must be read again
         self._reader: asyncio.Task | None = None
+        self._changed: dict[str, None] = {}   # ordered set: names to report on the next turn
         self.nl = Netlink()
         self.monitor = NetMonitor(self._on_events)
 
@@ -109,6 +134,7 @@ class InterfaceRegistry:
         if index != iface.index:
             self._set_index(iface, index)
         if index is not None:
+            iface.reading = True
             try:
                 link = await self.nl.link(iface.name)
                 addrs = await self.nl.addrs(iface.name)
@@ -119,6 +145,8 @@ class InterfaceRegistry:
                     iface.up, iface.mac = link.usable, link.mac
                     iface.set_addrs(addrs)
                 # else: deleted or re-created meanwhile, its events follow
+            finally:
+                iface.reading = False
         return (iface.index, iface.up, iface.addrs, iface.mac) != before
 
     def _read_later(self, name: str) -> None:
@@ -160,15 +188,26 @@ class InterfaceRegistry:
         for ev in events:
             t = type(ev)
             if t is AddrEvent:
+                # Applied as it comes: a master adding 200 VIPs must not cause 200 dumps of a
+                # list 200 long. A dump in flight may predate the event: read once more after.
                 iface = self._by_index.get(ev.index)
                 if iface is not None:
-                    self._read_later(iface.name)
+                    if iface.apply(ev):
+                        changed[iface.name] = None
+                    if iface.reading:
+                        self._read_later(iface.name)
             elif t is LinkEvent:
                 self._link_event(ev, changed)
             elif t is Overflow:
                 log.warning("netlink monitor overflowed: reading every interface again")
                 for name in self.ifaces:
                     self._read_later(name)
+        if changed and not self._changed:
+            self.loop.call_soon(self._report)     # after every datagram already received
+        self._changed.update(changed)
+
+    def _report(self) -> None:
+        changed, self._changed = self._changed, {}
         for name in changed:
             self._on_change(name)
 
