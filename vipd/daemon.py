@@ -34,6 +34,8 @@ from vipd.interfaces import InterfaceRegistry
 from vipd.net.rawsock import VrrpSocket
 from vipd.net.timerfd import TimerFd
 from vipd.observe import Observer
+from vipd.redisinfo import replications
+from vipd.detached import detached_replica
 from vipd.net.arpwatch import ArpWatchers
 from vipd.runtime import Runtime
 from vipd.scriptsec import load_checked
@@ -202,7 +204,7 @@ class Daemon:
 
     def _add_vmac(self, rt: Runtime) -> None:
         """The VMAC interface: VIPs live on it, adverts and GARPs leave from it."""
-        v = vmac.Vmac(rt.cfg.vmac_name, rt.cfg.interface, rt.cfg.vrid, rt.cfg.family)
+        v = vmac.for_instance(rt.cfg)
         try:
             v.create()
             v.set_link_local(rt.local_addr)   # IPv6: the adverts' source must be on the VMAC
@@ -371,12 +373,27 @@ class Daemon:
             if ifname in devs:
                 rt.frames = None          # re-created with another MAC: GARP/NA built again
             if ifname == rt.cfg.interface:
+                self._follow_parent(rt)
                 self._follow_source(rt)
             if ifname == rt.cfg.interface or any(
                     t.name == ifname for t in rt.cfg.track_interfaces):
                 self._refresh_faults(rt)
             if ifname in devs and rt.vips_on and rt.core.state is State.MASTER:
                 self.applier.restore_vips(rt, ifname)
+
+    def _follow_parent(self, rt: Runtime) -> None:
+        """Deleting an interface deletes its VMAC: made again once the interface is back (the
+        instance is in FAULT meanwhile; VIPs and the socket follow the new macvlan's events)."""
+        if rt.vmac is None or rt.vmac.present() or not self.ifaces.exists(rt.cfg.interface):
+            return
+        try:
+            rt.vmac.create()
+            rt.vmac.set_link_local(self.ifaces.source_address(rt.cfg) or "")
+        except OSError as e:
+            log.error("[%s] cannot make VMAC interface %s again: %s", rt.name, rt.vmac.name, e)
+            return
+        log.warning("[%s] VMAC interface %s made again on %s", rt.name, rt.vmac.name,
+                    rt.cfg.interface)
 
     def _follow_source(self, rt: Runtime) -> None:
         """A new primary / link-local address (or none) is what adverts are sent from."""
@@ -507,6 +524,15 @@ class Daemon:
                 "sync_groups": [g.status() for g in self.groups.values()],
                 "rx_errors": dict(sorted(self.rx_errors.items()))}
 
+    async def _status_reply(self) -> dict:
+        """status, with each instance's detached replica (vipd/detached.py): its Redis asked now."""
+        infos = await replications({n: rt.cfg.data_source for n, rt in self.runtimes.items()
+                                    if rt.cfg.data_source})
+        st = self.status()
+        for i in st["instances"]:
+            i["detached_replica"] = detached_replica(infos.get(i["name"]), i["hook"])
+        return {"ok": True, "status": st}
+
     def _check_status(self, rt: Runtime) -> dict:
         names = [t.name for t in rt.cfg.track_checks] + list(rt.cfg.failback_gate)
         return {n: self.checks[n].status() for n in dict.fromkeys(names) if n in self.checks}
@@ -514,7 +540,7 @@ class Daemon:
     def _control(self, req: dict) -> dict:
         cmd = req.get("cmd")
         if cmd == "status":
-            return {"ok": True, "status": self.status()}
+            return self._status_reply()
         if cmd == "reload":
             return self.reload()
         if cmd in ("failback", "drain", "undrain"):

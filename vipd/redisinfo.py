@@ -45,31 +45,45 @@ async def read_reply(reader: asyncio.StreamReader) -> str:
     raise RedisError(f"unexpected reply {line[:40]!r}")
 
 
-async def _exchange(host: str, port: int, password: str | None) -> ReplInfo:
+async def _exchange(host: str, port: int, password: str | None, *sections: str) -> str:
+    """The text of INFO for each section, joined: one pipelined round trip."""
     reader, writer = await asyncio.open_connection(host, port)
     try:
         cmds = ([resp_command("AUTH", password)] if password else []) + [
-            resp_command("INFO", "replication"), resp_command("INFO", "keyspace")]
-        writer.write(b"".join(cmds))          # pipelined: one round trip
+            resp_command("INFO", s) for s in sections]
+        writer.write(b"".join(cmds))
         if password:
             await read_reply(reader)
-        repl = await read_reply(reader)
-        keyspace = await read_reply(reader)
-        return parse_info(repl + "\r\n" + keyspace)
+        return "\r\n".join([await read_reply(reader) for _ in sections])
     finally:
         writer.close()
 
 
-async def fetch(host: str, port: int, password: str | None,
-                timeout: float) -> tuple[ReplInfo | None, str]:
-    """(INFO, "") or (None, why not)."""
+async def _ask(what, host: str, port: int, timeout: float):
+    """(what's result, "") or (None, why not), under one timeout."""
     try:
-        return await asyncio.wait_for(_exchange(host, port, password), timeout), ""
+        return await asyncio.wait_for(what, timeout), ""
     except asyncio.TimeoutError:
         return None, f"no answer from {host}:{port} within {timeout:g}s"
     except (OSError, RedisError, BadInfo, ValueError, asyncio.IncompleteReadError,
             asyncio.LimitOverrunError) as e:
         return None, f"{host}:{port}: {e or type(e).__name__}"
+
+
+async def fetch(host: str, port: int, password: str | None,
+                timeout: float) -> tuple[ReplInfo | None, str]:
+    """(INFO, "") or (None, why not)."""
+    async def info() -> ReplInfo:
+        return parse_info(await _exchange(host, port, password, "replication", "keyspace"))
+    return await _ask(info(), host, port, timeout)
+
+
+async def replication(ds: DataSourceConfig, timeout: float) -> tuple[dict | None, str]:
+    """Our Redis's INFO replication as {field: value}, or (None, why not): for `vipd status`."""
+    async def fields() -> dict:
+        text = await _exchange(ds.host, ds.port, password(ds), "replication")
+        return dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    return await _ask(fields(), ds.host, ds.port, timeout)
 
 
 def password(ds: DataSourceConfig) -> str | None:
@@ -93,3 +107,14 @@ async def compare_inputs(ds: DataSourceConfig, peer: str) -> tuple[ReplInfo | No
         fetch(ds.host, ds.port, pw, ds.timeout),
         fetch(peer, ds.peer_redis_port, pw, ds.timeout))
     return ours, theirs, [w for w in (why_ours, why_theirs) if w]
+
+
+STATUS_TIMEOUT = 0.3      # `vipd status` waits at most this long for the local Redis
+
+
+async def replications(sources: dict[str, DataSourceConfig]) -> dict[str, dict | None]:
+    """Each instance's local Redis INFO replication (None if unreadable), asked together."""
+    names = list(sources)
+    got = await asyncio.gather(*(replication(sources[n], min(sources[n].timeout, STATUS_TIMEOUT))
+                                 for n in names))
+    return {n: info for n, (info, _) in zip(names, got)}

@@ -49,6 +49,8 @@ def _why(i: dict) -> list[str]:
         out.append(f"yielded at {_clock(y['time'])}: {y['reason']}")
     if r := i.get("refused_promotion"):
         out.append(f"promotion refused at {_clock(r['time'])}: {r['reason']}")
+    if d := i.get("detached_replica"):
+        out.append(f"detached replica ({d['source']}): {d['reason']}")
     if d := i.get("data"):
         out.append(f"data vs {d['peer']} at {_clock(d['time'])}: {d['verdict']} ({d['reason']})")
     if h := i.get("hook"):

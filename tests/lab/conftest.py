@@ -94,12 +94,14 @@ def pair(lab_factory):
 
 def example_config(lab, host, relpath: str, **values) -> str:
     """An example from etc/ (relpath under it) made runnable on a lab host: installed program
-    paths point into the repo, global.socket into the lab's work directory, and each key=value
-    given replaces that key's value wherever it starts a line (e.g. advert_interval=0.2)."""
+    paths point into the repo, global.socket and /run/vipd/ into the lab's work directory, and
+    each key=value given replaces that key's value wherever it starts a line (e.g.
+    advert_interval=0.2)."""
     import re
     text = (REPO / "etc" / relpath).read_text()
     text = (text.replace("/usr/lib/vipd/checks/", f"{REPO}/checks/")
-                .replace("/etc/vipd/hooks/", f"{REPO}/etc/hooks/"))
+                .replace("/etc/vipd/hooks/", f"{REPO}/etc/hooks/")
+                .replace("/run/vipd/", f"{lab.workdir / host.name / 'run'}/"))
     values = {"socket": str(lab.workdir / host.name / "vipd.sock"), **values}
     for key, value in values.items():
         text, n = re.subn(rf"^{re.escape(key)}[ \t]*=[^#\n]*", f"{key} = {json.dumps(value)} ",

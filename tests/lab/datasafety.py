@@ -68,6 +68,14 @@ class Pair:
             pass    # a busy wait: a sleep may overshoot by more than the phase's resolution
         return t
 
+    def after_check_run(self, name: str) -> float:
+        """Waits until h1's check `name` has just run (its run count grew); returns that moment."""
+        def runs() -> int:
+            return fast_status(self.p1)["checks"][name]["runs"]
+        before = runs()
+        assert self.lab.wait_for(lambda: runs() > before, timeout=5, interval=0.005)
+        return time.monotonic()
+
     def outcome(self, master: str, t_fault: float) -> Outcome:
         """Waits for `master` to hold the role, the VIP and the primary, the other host's Redis
         to follow it and the writer to be acked again; stops the writer and classifies every
@@ -119,25 +127,39 @@ def vipd_killed(pair: Pair, down: float = 2.0) -> str:
     return "h2"
 
 
-def redis_killed(pair: Pair, wipe: bool, down: float = 0.5) -> str:
-    """SIGKILL h1's Redis, restart it `down` s later with its data (AOF) or without (wipe)."""
+def redis_killed(pair: Pair, wipe: bool, down: float = 0.5, hold: bool = True) -> str:
+    """SIGKILL h1's Redis, restart it `down` s later with its data (AOF) or without (wipe);
+    hold=False: without the drop-in's redis-hold (only to show the READONLY it prevents)."""
     keys = int(cli(pair.lab, "h2", "DBSIZE"))
     pair.redis.kill("h1")
     time.sleep(down)    # the fault: how long Redis stays down before systemd restarts it
-    pair.redis.start("h1", wipe=wipe)
+    pair.redis.start("h1", wipe=wipe, hold=hold)
     # h2's Redis never synced from the restarted one: it still holds (at least) what it had.
     assert int(cli(pair.lab, "h2", "DBSIZE")) >= keys
     return "h2"
+
+
+def host_down(pair: Pair, host: str) -> None:
+    """host's vipd and Redis SIGKILLed and its link cut (a power cut takes the VIP with it)."""
+    pair.p1.kill() if host == "h1" else pair.p2.kill()
+    pair.redis.kill(host)
+    pair.lab.cut(host)
+    pair.lab.run(host, ["ip", "addr", "del", f"{VIP4}/24", "dev", "eth0"], check=False)
+
+
+def host_back(pair: Pair, host: str) -> None:
+    """host's link back, its Redis started with its data (as at boot: the drop-in first), then
+    its vipd."""
+    pair.lab.heal(host)
+    pair.redis.start(host)
+    pair.restart_vipd(host)
 
 
 def host_restarted(pair: Pair, redis_first: bool, down: float = 3.0) -> str:
     """vipd and Redis SIGKILLed, link down `down` s (a reboot takes the VIP with it), then Redis
     started without its data and vipd, in the order given."""
     lab = pair.lab
-    pair.p1.kill()
-    pair.redis.kill("h1")
-    lab.cut("h1")
-    lab.run("h1", ["ip", "addr", "del", f"{VIP4}/24", "dev", "eth0"], check=False)
+    host_down(pair, "h1")
     assert in_state(lab, pair.p2, "MASTER", timeout=10)
     time.sleep(down)    # the fault's length: the host is down this long
     lab.heal("h1")

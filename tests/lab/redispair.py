@@ -90,27 +90,49 @@ def start_vipd(lab, host, example: str, wait: bool = True, **values):
     return lab.start_vipd(host, text, wait=wait)
 
 
+DROP_IN = SHIPPED / "redis-server.service.d" / "vipd-hold.conf"
+
+
+def hold_file(lab, host: str) -> pathlib.Path:
+    """Where /run/vipd/redis.hold of the shipped configs is on a lab host (example_config)."""
+    return lab.workdir / host / "run" / "redis.hold"
+
+
+def exec_start_pre(lab, host: str) -> list[str]:
+    """The shipped drop-in's ExecStartPre (redis-hold) as run on host: the program from the repo,
+    the hold file where example_config puts /run/vipd/ on that host."""
+    line = next(x for x in DROP_IN.read_text().splitlines() if x.startswith("ExecStartPre="))
+    argv = line.split("=", 1)[1].lstrip("+").split()
+    return [argv[0].replace("/etc/vipd/hooks/", f"{REPO}/etc/hooks/"),
+            *(str(hold_file(lab, host)) if a == "/run/vipd/redis.hold" else a for a in argv[1:])]
+
+
 class ShippedRedis:
     """redis-server on h1 and h2 with etc/redis-pair/redis-lb1.conf and redis-lb2.conf as
     installed (h1 is lb1 and h2 is lb2: the addresses in them match), plus only what a lab run
     needs: its own data directory and pid file, the log on stdout, the foreground, DEBUG. (Not
-    lab.start_redis: that one turns persistence off.)"""
+    lab.start_redis: that one turns persistence off.) Each start first runs the shipped systemd
+    drop-in's ExecStartPre (etc/hooks/redis-hold), as systemd would."""
 
     def __init__(self, lab):
         self.lab = lab
         self.procs: dict[str, object] = {}
+        self.held = ""      # redis-hold's line at the last start
 
     def data_dir(self, name: str) -> pathlib.Path:
         return self.lab.workdir / name / "redis-data"
 
-    def start(self, host, wipe: bool = False, wait: bool = True):
-        """Starts (or restarts) host's Redis; wipe: without its data, as after a lost disk."""
+    def start(self, host, wipe: bool = False, wait: bool = True, hold: bool = True):
+        """Starts (or restarts) host's Redis; wipe: without its data, as after a lost disk;
+        hold=False: without the drop-in (only to show what it prevents)."""
         name = host if isinstance(host, str) else host.name
         d = self.data_dir(name)
         if wipe:
             shutil.rmtree(d, ignore_errors=True)
         d.mkdir(parents=True, exist_ok=True)
         conf = SHIPPED / f"redis-{LB[name]}.conf"
+        if hold:
+            self.held = self.lab.run(name, exec_start_pre(self.lab, name)).stdout.strip()
         proc = self.lab.spawn(name, ["redis-server", conf, "--port", PORT, "--dir", d,
                                      "--pidfile", d / "redis.pid", "--logfile", "",
                                      "--daemonize", "no", "--bind", "0.0.0.0",

@@ -3,9 +3,11 @@
 checks/redis-orphan (docs/data-safety.md). Each rule is shown both refusing and allowing."""
 import pytest
 
-from test_check_programs import H1, H2, cli, hook, run_check
+from conftest import REPO
+from test_check_programs import H1, H2, cli, hook, info, run_check
 
 pytestmark = pytest.mark.lab
+HOLD = REPO / "etc" / "hooks" / "redis-hold"
 
 
 def run(lab, name, *args, host="h1"):
@@ -32,7 +34,7 @@ def test_hook_backup_never_follows_an_empty_primary(lab):
     lab.start_redis("h2")
     cli(lab, "h1", "SET", "k", "v")
     code, line = hook(lab, "h1", "BACKUP", master_ip=H2)
-    assert code == 1 and "not following" in line, line
+    assert code == 75 and "not following" in line, line     # 75: vipd shows a detached replica
     assert cli(lab, "h1", "ROLE").splitlines()[0] == "master" and cli(lab, "h1", "GET", "k") == "v"
     cli(lab, "h2", "SET", "other", "x")                          # a primary with data: follow it
     code, line = hook(lab, "h1", "BACKUP", master_ip=H2)
@@ -74,3 +76,52 @@ def test_orphan_check(lab):
     assert code == 1 and "is down" in line, line
     code, line, _ = run(lab, "redis-orphan", "--peer", H1, host="h2")
     assert code == 0 and "has linked since it started" in line, line   # h2 has h1's data
+
+
+def test_orphan_rules_when_one_side_has_the_data_or_the_peer_is_down(lab):
+    """Both orphans: the one with data passes (also without --prefer) and the empty one fails
+    (also with it). An orphan whose peer does not answer passes with data (the only copy within
+    reach) and fails empty (never promoted: it waits for the peer)."""
+    lab.start_redis("h1", extra=["--replicaof", H2, "6379", "--enable-debug-command", "local"])
+    lab.start_redis("h2", extra=["--replicaof", H1, "6379"])
+    cli(lab, "h1", "DEBUG", "POPULATE", "10")                    # h1: data; h2: empty
+    code, line, _ = run(lab, "redis-orphan", "--peer", H2)
+    assert code == 0 and "this one holds the data (10 keys)" in line, line
+    code, line, _ = run(lab, "redis-orphan", "--peer", H1, "--prefer", host="h2")
+    assert code == 1 and line.startswith("redis-orphan: orphan"), line
+    lab.stop_redis("h2")                                         # the peer's host is down too
+    code, line, _ = run(lab, "redis-orphan", "--peer", H2)
+    assert code == 0 and "the only copy within reach" in line, line
+    lab.stop_redis("h1")                                         # restarted without its data
+    lab.start_redis("h1", extra=["--replicaof", H2, "6379"])
+    code, line, _ = run(lab, "redis-orphan", "--peer", H2, "--prefer")
+    assert code == 1 and "is empty" in line and "never promoted" in line, line
+
+
+def test_hold_is_set_before_redis_starts_and_lifted_only_when_safe(lab):
+    """redis-hold writes the hold (1: a weight-0 track file is a FAULT) and returns once no
+    interface holds the VIP; the hook refuses a promotion while it is there; the redis-orphan
+    check keeps it while the restarted Redis is an orphan or only linking, and lifts it once the
+    Redis is linked to its primary."""
+    hold = lab.workdir / "h2" / "run" / "redis.hold"
+    prog = [str(HOLD), "--file", str(hold), "--vip", "198.51.100.100/24", "--wait", "0.5"]
+    lab.run("h2", ["ip", "addr", "add", "198.51.100.100/24", "dev", "eth0"])
+    r = lab.run("h2", prog)                                      # nobody removes it: it gives up
+    assert "still here after 0.5s" in r.stdout and hold.read_text().startswith("1 "), r.stdout
+    lab.run("h2", ["ip", "addr", "del", "198.51.100.100/24", "dev", "eth0"])
+    r = lab.run("h2", prog)
+    assert "holds no VIP" in r.stdout and hold.read_text().startswith("1 "), r.stdout
+    lab.start_redis("h1", extra=["--replicaof", H2, "6379"])    # both orphans, h2 empty
+    lab.start_redis("h2", extra=["--replicaof", H1, "6379"])
+    code, line = hook(lab, "h2", "MASTER", REDIS_HOLD_FILE=str(hold))
+    assert code == 75 and "is restarting" in line, line
+    hold_arg = ("--peer", H1, "--hold", str(hold))
+    code, line, _ = run(lab, "redis-orphan", *hold_arg, host="h2")
+    assert code == 1 and hold.exists(), line
+    cli(lab, "h1", "REPLICAOF", "NO", "ONE")
+    cli(lab, "h1", "SET", "k", "v")
+    assert lab.wait_for(lambda: "(hold lifted)" in run(lab, "redis-orphan", *hold_arg,
+                                                        host="h2")[1], timeout=10)
+    assert not hold.exists() and info(lab, "h2")["master_link_status"] == "up"
+    code, line, _ = run(lab, "redis-orphan", *hold_arg, host="h2")
+    assert code == 0 and "lifted" not in line, line

@@ -7,10 +7,11 @@ import json
 import subprocess
 
 import pytest
-from scapy.layers.inet6 import ICMPv6ND_NA, ICMPv6NDOptDstLLAddr
+from scapy.layers.inet6 import IPv6, ICMPv6ND_NA, ICMPv6NDOptDstLLAddr
 from scapy.layers.l2 import Ether
 from scapy.utils import rdpcap
 
+import labsegment
 from conftest import VIP6, instance_status, keepalived_config, vipd_config, wait_state
 from test_vmac_lab import client_neigh, fdb_port, start_mixed, vip_dev
 
@@ -24,6 +25,14 @@ EUI64_OF_VMAC = "fe80::200:5eff:fe00:233"    # what addr_gen_mode eui64 would ha
 # type 54 (NDP messages carry no extension headers).
 DROP_NA = ("8,40 0 0 12,21 0 5 34525,48 0 0 20,21 0 3 58,48 0 0 54,21 0 1 136,"
            "6 0 0 2,6 0 0 4294967295")
+
+
+MLD_FROM_VMAC = f"ether src {VMAC6} and ip6 proto 0"   # MLD: ICMPv6 after a Hop-by-Hop header
+
+
+def maddrs(lab, host, dev) -> set[str]:
+    out = lab.run(host, ["ip", "-6", "maddr", "show", "dev", dev]).stdout
+    return {line.split()[1] for line in out.splitlines() if line.strip().startswith("inet6")}
 
 
 def vmac6_config(priority):
@@ -60,8 +69,8 @@ def link_locals(lab, host, dev) -> list[tuple[str, bool]]:
             if a["local"].startswith("fe80:")]
 
 
-def parent_link_local(lab, host) -> str:
-    (ll, _), = link_locals(lab, host, "eth0")
+def parent_link_local(lab, host, dev="eth0") -> str:
+    (ll, _), = link_locals(lab, host, dev)
     return ll
 
 
@@ -70,8 +79,8 @@ def reach6(lab, want, timeout=5):
                         timeout=timeout)
 
 
-def has_vmac(lab, host) -> bool:
-    return lab.run(host, ["ip", "link", "show", "vrrp.51"], check=False).returncode == 0
+def has_vmac(lab, host, name="vrrp.51") -> bool:
+    return lab.run(host, ["ip", "link", "show", name], check=False).returncode == 0
 
 
 def test_vmac6_failover_needs_no_neighbour_advert_and_leaves_nothing(pair):
@@ -81,6 +90,7 @@ def test_vmac6_failover_needs_no_neighbour_advert_and_leaves_nothing(pair):
         lab.run(h, ["sysctl", "-qw", "net.ipv6.conf.default.accept_dad=1",
                     "net.ipv6.conf.default.dad_transmits=3"])
     cap = lab.capture(filter="icmp6 and ip6[40] == 136")      # Neighbour Advertisements
+    reports = lab.capture(filter=MLD_FROM_VMAC)
     p1 = lab.start_vipd(h1, vmac6_config(150))
     p2 = lab.start_vipd(h2, vmac6_config(100))
     assert wait_state(lab, p1, "MASTER") and wait_state(lab, p2, "BACKUP")
@@ -115,6 +125,10 @@ def test_vmac6_failover_needs_no_neighbour_advert_and_leaves_nothing(pair):
     lab.heal(h1)
     assert wait_state(lab, p1, "MASTER", timeout=5) and wait_state(lab, p2, "BACKUP", timeout=5)
     assert reach6(lab, "h1\n") and client_neigh(lab, VIP6) == VMAC6
+    assert fdb_port(lab, VMAC6) == ["h1"]
+    # The VRRP group and the VIP's solicited-node group are joined on the parent instead (its
+    # reports carry its own MAC), also on the backup
+    assert {"ff02::12", "ff02::1:ff00:100"} <= maddrs(lab, h2, "eth0")
 
     # A crash leaves the macvlan (and the VIP on it); the next start removes it first.
     p1.kill()
@@ -123,11 +137,47 @@ def test_vmac6_failover_needs_no_neighbour_advert_and_leaves_nothing(pair):
     assert wait_state(lab, p1, "MASTER", timeout=5)
     assert "removed leftover VMAC interface vrrp.51" in p1.output()
     assert reach6(lab, "h1\n") and link_locals(lab, h1, "vrrp.51") == [(ll1, True)]
+    # Not one MLD report left from the virtual MAC: not at either start, nor when h2 took the
+    # VIP and gave it back (leaving its solicited-node group), nor at h1's restart.
+    assert [p.summary() for p in rdpcap(str(reports.stop()))] == []
+    # ... and the capture sees them where the macvlan's filter is gone: h2, a backup, joins a
+    # group and its report carries the virtual MAC (what would pull the switch to h2).
+    ctl = lab.capture(filter=MLD_FROM_VMAC)
+    lab.run(h2, ["tc", "filter", "del", "dev", "vrrp.51", "egress", "pref", "1"])
+    lab.run(h2, ["ip", "addr", "add", "2001:db8::77/64", "dev", "vrrp.51", "nodad"])
+    assert lab.wait_for(lambda: ctl.path.stat().st_size > 24, timeout=3)
+    assert {p[IPv6].src for p in rdpcap(str(ctl.stop()))} == {ll2}
     p1.stop()
     p2.stop()
     for h in (h1, h2):
         assert not has_vmac(lab, h), f"VMAC interface left behind on {h.name} after stop"
         assert parent_link_local(lab, h)       # the parent's link-local is untouched
+
+
+def test_vmac6_is_made_again_when_its_interface_comes_back(lab):
+    """Deleting an interface deletes the macvlan on it: h1 is in FAULT meanwhile, and once the
+    interface is re-created (new ifindex, MAC and link-local) vipd makes the VMAC again, copies
+    the new link-local and takes the VIP back on it."""
+    h1, h2 = lab.hosts
+    vip, vmac = "2001:db8:1::100", "00:00:5e:00:02:3d"       # VRID 61
+    for m in (h1, h2, lab.client):
+        labsegment.add_leg(lab, m)                          # eth1, on a second bridge
+    lab.run(lab.client, ["ip", "addr", "add", "2001:db8:1::200/64", "dev", "eth1", "nodad"])
+    procs = [lab.start_vipd(h, vipd_config(vrid=61, priority=prio, vips=(f"{vip}/64",),
+                                           use_vmac=True).replace('"eth0"', '"eth1"'))
+             for h, prio in ((h1, 150), (h2, 100))]
+    assert wait_state(lab, procs[0], "MASTER") and wait_state(lab, procs[1], "BACKUP")
+    assert lab.ping(lab.client, vip)
+    labsegment.del_leg(lab, h1)
+    assert wait_state(lab, procs[0], "FAULT") and wait_state(lab, procs[1], "MASTER")
+    assert not has_vmac(lab, h1, "vrrp.61")
+    labsegment.add_leg(lab, h1)
+    assert wait_state(lab, procs[0], "MASTER") and wait_state(lab, procs[1], "BACKUP")
+    assert "VMAC interface vrrp.61 made again on eth1" in procs[0].output()
+    assert vip_dev(lab, h1, vip) == ["vrrp.61"] and vip_dev(lab, h2, vip) == []
+    assert link_locals(lab, h1, "vrrp.61") == [(parent_link_local(lab, h1, "eth1"), True)]
+    assert lab.wait_for(lambda: lab.ping(lab.client, vip, timeout=0.5), timeout=5)
+    assert client_neigh(lab, vip) == vmac and fdb_port(lab, vmac, "br1") == ["h1b"]
 
 
 def test_control_without_vmac_the_same_filter_strands_the_client(pair):
@@ -167,9 +217,7 @@ def test_vmac6_interop_with_keepalived(pair, vipd_master):
     assert lab.wait_for(lambda: vip_dev(lab, h1, VIP6) == ["vrrp.51"]
                         and vip_dev(lab, h2, VIP6) == [], timeout=10)
     assert reach6(lab, "h1\n") and client_neigh(lab, VIP6) == VMAC6
-    # The demoted h2's kernel leaves the VIP's solicited-node group with MLD reports from the
-    # virtual MAC (docs/parity.md, "VMAC"): the switch may point at h2 until h1's next advert.
-    assert lab.wait_for(lambda: fdb_port(lab, VMAC6) == ["h1"], timeout=1)
+    assert fdb_port(lab, VMAC6) == ["h1"]
     if vipd_master:
         assert wait_state(lab, vipd, "MASTER")
         assert not {k: v for k, v in instance_status(lab, vipd)["counters"].items()

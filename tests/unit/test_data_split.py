@@ -162,12 +162,30 @@ def test_a_vip_claim_starts_probing_and_the_first_unanswered_probe_reannounces()
     assert inst.handle_timer(4.609375) == [SendAdvert(100), ProbeVips()]
     assert inst.next_deadline() == pytest.approx(4.709375)              # the answer's deadline
     inst.handle(VipClaimed("02:00:00:00:00:02"), 4.62)                 # it still holds the VIP
-    assert only(inst.handle_timer(4.709375), Announce) == []
+    # answered: asked once more at once (it may be letting go on that very advert) ...
+    assert inst.handle_timer(4.709375) == [ProbeVips()]
+    assert inst.next_deadline() == pytest.approx(4.809375)
+    inst.handle(VipClaimed("02:00:00:00:00:02"), 4.71)
+    assert inst.handle_timer(4.809375) == []          # ... but only once per advert
+    assert inst.next_deadline() == pytest.approx(5.609375)
     assert inst.handle_timer(5.609375) == [SendAdvert(100), ProbeVips()]
     acts = inst.handle_timer(5.709375)                                  # no answer: it let go
     assert only(acts, Announce) == [Announce()]
     assert inst.handle_timer(6.609375) == [SendAdvert(100)]             # probing stopped
     assert inst.counters["vip_claim_released"] == 1
+
+
+def test_a_claimant_letting_go_on_our_advert_is_seen_at_the_reprobe():
+    """Heal, winner's advert first: the loser answers the probe that came with our advert, then
+    lets go; the re-probe ANSWER_WITHIN later goes unanswered: re-announce 2 x ANSWER_WITHIN
+    after our advert, not one advert interval later."""
+    inst = master()
+    inst.handle(VipClaimed("02:00:00:00:00:02"), 4.2)
+    assert inst.handle_timer(4.609375) == [SendAdvert(100), ProbeVips()]
+    inst.handle(VipClaimed("02:00:00:00:00:02"), 4.61)                 # answered, then let go
+    assert inst.handle_timer(4.709375) == [ProbeVips()]
+    acts = inst.handle_timer(4.809375)
+    assert only(acts, Announce) == [Announce()] and not inst.claims.active
 
 
 def test_vip_claims_are_ignored_unless_master():

@@ -147,11 +147,14 @@ class Instance:
             elif self.state is State.BACKUP:
                 # drained: the master is gone and we do not take over; forget it
                 self.master_ip = self.master_priority = None
-        if self.claims.deadline is not None and now >= self.claims.deadline \
-                and self.claims.unanswered(now):
-            self.count("vip_claim_released")
-            actions += [Announce(), Log("info", "the other claimant of our VIPs let go:"
-                                                " re-announcing")]
+        if self.claims.deadline is not None and now >= self.claims.deadline:
+            if self.claims.unanswered(now):
+                self.count("vip_claim_released")
+                actions += [Announce(), Log("info", "the other claimant of our VIPs let go:"
+                                                    " re-announcing")]
+            elif self.claims.reprobe_due():     # it may be letting go on our advert just now
+                self.claims.probe_sent(now, again=True)
+                actions.append(ProbeVips())
         if self._adver_deadline is not None and now >= self._adver_deadline:
             # Keep the cadence (no drift from processing delay) unless we fell a whole interval
             # behind, e.g. after the process was frozen.
