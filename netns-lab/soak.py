@@ -23,7 +23,7 @@ import time
 
 import labsegment
 from bench import usage
-from lab import VIPD, Lab
+from lab import VIPD, CommandError, Lab
 
 log = logging.getLogger("soak")
 NET0 = "198.51.100."
@@ -77,6 +77,20 @@ def churn(lab: Lab, rng: random.Random, counts: dict[str, int], churned: int) ->
                        labsegment.IFNAME], check=False)
 
 
+def elected(lab: Lab, procs: dict) -> bool:
+    """Every instance in the state the election gives it (h1 masters the odd VRIDs)."""
+    for h, p in procs.items():
+        try:
+            instances = status(lab, p)
+        except CommandError:       # still starting: its control socket does not answer yet
+            return False
+        for name, i in instances.items():
+            odd = int(name[2:]) % 2 == 1
+            if i["state"] != ("MASTER" if odd == (h == "h1") else "BACKUP"):
+                return False
+    return True
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--minutes", type=float, default=10.0)
@@ -96,7 +110,11 @@ def main(argv=None) -> int:
         procs = {h.name: lab.start_vipd(h, config(
             h.name, a.instances, a.churned, a.interval,
             (lambda v: v % 2 == 1) if h is h1 else (lambda v: v % 2 == 0))) for h in (h1, h2)}
-        time.sleep(3 + 4 * a.interval * 3)
+        # Settled, not a fixed time: a 200-instance start takes seconds on a loaded machine, and
+        # a backup whose master was still starting moves once (MDI) -- that is start-up, not
+        # what this soak counts.
+        lab.wait_for(lambda: elected(lab, procs), timeout=60, interval=0.5)
+        time.sleep(1 + 4 * a.interval * 3)
         before = {h: status(lab, p) for h, p in procs.items()}
         not_settled = [n for h, st in before.items() for n, i in st.items()
                        if i["state"] not in ("MASTER", "BACKUP")]
