@@ -102,6 +102,11 @@ class Applier:
     # ---- actions --------------------------------------------------------------------------
 
     def apply(self, rt: Runtime, actions: list) -> None:
+        if len(actions) == 1 and type(actions[0]) is SendAdvert and rt.name not in self.queued:
+            self.send(rt, actions[0].priority)    # a master's advert every interval: the hot path
+            if rt.cfg.heartbeat:
+                self.heartbeats.send(rt, actions[0].priority)
+            return
         if rt.name in self.queued or any(type(a) in _NETLINK for a in actions):
             self.submit(rt.name, lambda: self._apply(rt, actions))
         else:
@@ -225,16 +230,21 @@ class Applier:
         if not gone:
             return
         seen = ", ".join(f"{a.address}/{a.prefixlen}" for a in self.ifaces.get(dev).addrs)
+        restored = False
         for h in gone:
-            log.warning("[%s] VIP %s was removed from %s by another program while MASTER (%s"
-                        " has: %s); putting it back", rt.name, h.address, dev, dev, seen or "none")
             try:
-                if await self.ifaces.nl.add_vip(dev, h.address, h.label):
-                    rt.core.count("vip_restored")     # (False: its add event was still due)
+                if not await self.ifaces.nl.add_vip(dev, h.address, h.label):
+                    continue     # there after all: its add event was still on its way
             except OSError as e:
                 self.count_errors(rt, 1)
                 log.error("[%s] cannot put VIP %s back on %s: %s", rt.name, h.address, dev, e)
-        self.announce(rt, 1, rt.became_master)     # one round; the refresh timer runs on
+                continue
+            restored = True
+            rt.core.count("vip_restored")
+            log.warning("[%s] VIP %s was removed from %s by another program while MASTER (%s"
+                        " had: %s); put it back", rt.name, h.address, dev, dev, seen or "none")
+        if restored:
+            self.announce(rt, 1, rt.became_master)     # one round; the refresh timer runs on
 
     def probe(self, rt: Runtime) -> None:
         vip = next((v for v in rt.vip_addrs if ":" not in v), None)

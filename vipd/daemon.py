@@ -373,12 +373,27 @@ class Daemon:
             if ifname in devs:
                 rt.frames = None          # re-created with another MAC: GARP/NA built again
             if ifname == rt.cfg.interface:
+                self._follow_parent(rt)
                 self._follow_source(rt)
             if ifname == rt.cfg.interface or any(
                     t.name == ifname for t in rt.cfg.track_interfaces):
                 self._refresh_faults(rt)
             if ifname in devs and rt.vips_on and rt.core.state is State.MASTER:
                 self.applier.restore_vips(rt, ifname)
+
+    def _follow_parent(self, rt: Runtime) -> None:
+        """Deleting an interface deletes its VMAC: made again once the interface is back (the
+        instance is in FAULT meanwhile; VIPs and the socket follow the new macvlan's events)."""
+        if rt.vmac is None or rt.vmac.present() or not self.ifaces.exists(rt.cfg.interface):
+            return
+        try:
+            rt.vmac.create()
+            rt.vmac.set_link_local(self.ifaces.source_address(rt.cfg) or "")
+        except OSError as e:
+            log.error("[%s] cannot make VMAC interface %s again: %s", rt.name, rt.vmac.name, e)
+            return
+        log.warning("[%s] VMAC interface %s made again on %s", rt.name, rt.vmac.name,
+                    rt.cfg.interface)
 
     def _follow_source(self, rt: Runtime) -> None:
         """A new primary / link-local address (or none) is what adverts are sent from."""

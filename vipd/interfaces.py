@@ -30,6 +30,7 @@ from vipd.net.nlmonitor import AddrEvent, LinkEvent, NetMonitor, Overflow
 from vipd.net.rawsock import VrrpSocket
 
 log = logging.getLogger("vipd")
+ADDR_SETTLE = 0.01    # seconds an address change waits for the rest of its burst
 
 
 class Interface:
@@ -90,7 +91,8 @@ class InterfaceRegistry:
         self._by_index: dict[int, Interface] = {}
         self._dirty: set[str] = set()       # interfaces whose addresses must be read again
         self._reader: asyncio.Task | None = None
-        self._changed: dict[str, None] = {}   # ordered set: names to report on the next turn
+        self._changed: dict[str, None] = {}   # ordered set: names to report
+        self._report_at: asyncio.Handle | None = None
         self.nl = Netlink()
         self.monitor = NetMonitor(self._on_events)
 
@@ -104,6 +106,8 @@ class InterfaceRegistry:
             self._close_kernel_objects(iface)
         if self._reader is not None:
             self._reader.cancel()
+        if self._report_at is not None:
+            self._report_at.cancel()
         self.monitor.close()
         self.nl.close()
 
@@ -185,6 +189,7 @@ class InterfaceRegistry:
 
     def _on_events(self, events: list) -> None:
         changed: dict[str, None] = {}       # ordered set
+        link_changed = False
         for ev in events:
             t = type(ev)
             if t is AddrEvent:
@@ -197,16 +202,27 @@ class InterfaceRegistry:
                     if iface.reading:
                         self._read_later(iface.name)
             elif t is LinkEvent:
+                n = len(changed)
                 self._link_event(ev, changed)
+                link_changed = link_changed or len(changed) > n
             elif t is Overflow:
                 log.warning("netlink monitor overflowed: reading every interface again")
                 for name in self.ifaces:
                     self._read_later(name)
-        if changed and not self._changed:
-            self.loop.call_soon(self._report)     # after every datagram already received
         self._changed.update(changed)
+        if not self._changed or (self._report_at is not None and not link_changed):
+            return
+        # A link change is reported on the next loop turn (after every datagram already
+        # received); address changes wait ADDR_SETTLE for the rest of their burst: 100 masters
+        # adding a VIP each, one await after another, are one report instead of 100 (each
+        # report looks at every instance on the interface).
+        if self._report_at is not None:
+            self._report_at.cancel()
+        self._report_at = (self.loop.call_soon(self._report) if link_changed
+                           else self.loop.call_later(ADDR_SETTLE, self._report))
 
     def _report(self) -> None:
+        self._report_at = None
         changed, self._changed = self._changed, {}
         for name in changed:
             self._on_change(name)

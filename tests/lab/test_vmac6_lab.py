@@ -11,6 +11,7 @@ from scapy.layers.inet6 import IPv6, ICMPv6ND_NA, ICMPv6NDOptDstLLAddr
 from scapy.layers.l2 import Ether
 from scapy.utils import rdpcap
 
+import labsegment
 from conftest import VIP6, instance_status, keepalived_config, vipd_config, wait_state
 from test_vmac_lab import client_neigh, fdb_port, start_mixed, vip_dev
 
@@ -68,8 +69,8 @@ def link_locals(lab, host, dev) -> list[tuple[str, bool]]:
             if a["local"].startswith("fe80:")]
 
 
-def parent_link_local(lab, host) -> str:
-    (ll, _), = link_locals(lab, host, "eth0")
+def parent_link_local(lab, host, dev="eth0") -> str:
+    (ll, _), = link_locals(lab, host, dev)
     return ll
 
 
@@ -78,8 +79,8 @@ def reach6(lab, want, timeout=5):
                         timeout=timeout)
 
 
-def has_vmac(lab, host) -> bool:
-    return lab.run(host, ["ip", "link", "show", "vrrp.51"], check=False).returncode == 0
+def has_vmac(lab, host, name="vrrp.51") -> bool:
+    return lab.run(host, ["ip", "link", "show", name], check=False).returncode == 0
 
 
 def test_vmac6_failover_needs_no_neighbour_advert_and_leaves_nothing(pair):
@@ -151,6 +152,32 @@ def test_vmac6_failover_needs_no_neighbour_advert_and_leaves_nothing(pair):
     for h in (h1, h2):
         assert not has_vmac(lab, h), f"VMAC interface left behind on {h.name} after stop"
         assert parent_link_local(lab, h)       # the parent's link-local is untouched
+
+
+def test_vmac6_is_made_again_when_its_interface_comes_back(lab):
+    """Deleting an interface deletes the macvlan on it: h1 is in FAULT meanwhile, and once the
+    interface is re-created (new ifindex, MAC and link-local) vipd makes the VMAC again, copies
+    the new link-local and takes the VIP back on it."""
+    h1, h2 = lab.hosts
+    vip, vmac = "2001:db8:1::100", "00:00:5e:00:02:3d"       # VRID 61
+    for m in (h1, h2, lab.client):
+        labsegment.add_leg(lab, m)                          # eth1, on a second bridge
+    lab.run(lab.client, ["ip", "addr", "add", "2001:db8:1::200/64", "dev", "eth1", "nodad"])
+    procs = [lab.start_vipd(h, vipd_config(vrid=61, priority=prio, vips=(f"{vip}/64",),
+                                           use_vmac=True).replace('"eth0"', '"eth1"'))
+             for h, prio in ((h1, 150), (h2, 100))]
+    assert wait_state(lab, procs[0], "MASTER") and wait_state(lab, procs[1], "BACKUP")
+    assert lab.ping(lab.client, vip)
+    labsegment.del_leg(lab, h1)
+    assert wait_state(lab, procs[0], "FAULT") and wait_state(lab, procs[1], "MASTER")
+    assert not has_vmac(lab, h1, "vrrp.61")
+    labsegment.add_leg(lab, h1)
+    assert wait_state(lab, procs[0], "MASTER") and wait_state(lab, procs[1], "BACKUP")
+    assert "VMAC interface vrrp.61 made again on eth1" in procs[0].output()
+    assert vip_dev(lab, h1, vip) == ["vrrp.61"] and vip_dev(lab, h2, vip) == []
+    assert link_locals(lab, h1, "vrrp.61") == [(parent_link_local(lab, h1, "eth1"), True)]
+    assert lab.wait_for(lambda: lab.ping(lab.client, vip, timeout=0.5), timeout=5)
+    assert client_neigh(lab, vip) == vmac and fdb_port(lab, vmac, "br1") == ["h1b"]
 
 
 def test_control_without_vmac_the_same_filter_strands_the_client(pair):

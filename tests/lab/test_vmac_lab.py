@@ -27,10 +27,10 @@ def client_neigh(lab, vip=VIP4) -> str | None:
     return entries[0].get("lladdr") if entries else None
 
 
-def fdb_port(lab, mac) -> list[str]:
+def fdb_port(lab, mac, bridge="br0") -> list[str]:
     """Bridge ports the switch forwards mac to (learned entries)."""
     out = subprocess_run(["ip", "netns", "exec", lab.bridge_ns, "bridge", "-j", "fdb", "show",
-                          "br", "br0"])
+                          "br", bridge])
     return sorted({e["ifname"] for e in json.loads(out or "[]") if e.get("mac") == mac})
 
 

@@ -8,8 +8,9 @@ docs/testing.md as equivalent.
 import pytest
 
 from vipd.core.events import (
-    AdvertReceived, Announce, DataCompared, DrainChanged, FailbackApproved, FaultChanged, GroupCommand, Log,
-    Notify, PriorityChanged, PromotionRefused, SendAdvert, Shutdown, Startup, State, Transition, VipClaimed,
+    AdvertReceived, Announce, DataCompared, DrainChanged, FailbackApproved, FaultChanged,
+    GateChanged, GroupCommand, Log, Notify, PriorityChanged, PromotionRefused, SendAdvert,
+    Startup, State, Transition, VipClaimed,
 )
 from vipd.core.claims import ClaimProbe
 from vipd.core.contest import ASK, Contest
@@ -202,9 +203,10 @@ def test_fresh_contest_and_probe_state():
 
 def test_an_episode_lasts_exactly_three_intervals_plus_a_tenth():
     c = Contest(0.5)
-    assert c.heard("198.51.100.2", 200, 50, 10.0) == ASK          # 0.5 s adverts: gap 1.6 s
-    assert c.current("198.51.100.2", 11.6) and not c.current("198.51.100.2", 11.6 + 1e-9)
-    assert not c.current("198.51.100.3", 10.1)
+    gap = 3 * 50 / 100.0 + 0.1                                      # 0.5 s adverts: 1.6 s
+    assert c.heard("198.51.100.2", 200, 50, 0.0) == ASK
+    assert c.current("198.51.100.2", gap) and not c.current("198.51.100.2", gap + 1e-9)
+    assert not c.current("198.51.100.3", 0.1)
 
 
 def test_a_new_episode_forgets_the_last_verdict_and_a_stale_answer_is_refused():
@@ -250,3 +252,26 @@ def test_a_late_wakeup_keeps_the_data_verdicts_actions_before_the_claims():
                                         " decides")
     assert SendAdvert(100) in acts and acts[-2:] == [
         Announce(), Log("info", "the other claimant of our VIPs let go: re-announcing")]
+
+
+def test_a_drained_backup_never_takes_over_when_the_gates_open_or_its_priority_rises():
+    inst = started(gated=True, priority=150)
+    inst.handle(DrainChanged(True), 0.5)
+    rx(inst, adv(100), 1.0)                           # drained: the lower master is accepted
+    down = 1.0 + master_down_interval_s(1, 100)       # timed as priority 1: the gate is closed
+    assert inst.master_ip == PEER and inst.next_deadline() == pytest.approx(down)
+    inst.handle(GateChanged(True), 2.0)
+    inst.handle(PriorityChanged(160), 2.5)
+    assert inst.next_deadline() == pytest.approx(down)    # no take-over now
+    assert inst.master_ip == PEER
+
+
+def test_a_yielding_sync_group_member_does_not_get_ready_when_its_priority_rises():
+    inst = started(synced=True, priority=150)
+    inst.handle(GroupCommand("yield", "partner in FAULT"), 0.5)
+    rx(inst, adv(100), 1.0)                           # yielding: the lower master is accepted
+    assert inst.master_ip == PEER
+    inst.handle(PriorityChanged(160), 2.0)
+    assert inst.next_deadline() > 2.0                 # its down timer, not a take-over now
+    inst.handle_timer(2.0)
+    assert inst.wants_master is False

@@ -137,8 +137,18 @@ class Vmac:
         self.link_local: str | None = None           # IPv6: the parent's, copied (advert source)
         self._parent_saved: dict[str, str] = {}      # sysctl path -> value before us
 
+    def present(self) -> bool:
+        """Whether the macvlan exists (one ioctl; deleting the parent deletes it too)."""
+        try:
+            socket.if_nametoindex(self.name)
+        except OSError:
+            return False
+        return True
+
     def create(self) -> None:
+        """Makes the macvlan (again: after its parent was deleted and re-created, too)."""
         remove_leftover(self.name)
+        self.link_local = None
         _ip("link", "add", self.name, "link", self.parent, "address", self.mac,
             "type", "macvlan", "mode", "private")
         try:
@@ -177,6 +187,9 @@ class Vmac:
         """The groups the macvlan joins, joined on the parent too (its reports carry the
         parent's MAC): the VRRP group, and for IPv6 the VIPs' solicited-node groups (so that
         neighbour solicitations for a VIP reach this port). Held until remove()."""
+        if self._groups is not None:      # a re-created parent: those were on the old one
+            self._groups.close()
+            self._groups = None
         index = socket.if_nametoindex(self.parent)
         if self.family == 6:
             sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
