@@ -141,7 +141,7 @@ def redis_killed(pair: Pair, wipe: bool, down: float = 0.5, hold: bool = True) -
 
 def host_down(pair: Pair, host: str) -> None:
     """host's vipd and Redis SIGKILLed and its link cut (a power cut takes the VIP with it)."""
-    pair.p1.kill() if host == "h1" else pair.p2.kill()
+    (pair.p1 if host == "h1" else pair.p2).kill()
     pair.redis.kill(host)
     pair.lab.cut(host)
     pair.lab.run(host, ["ip", "addr", "del", f"{VIP4}/24", "dev", "eth0"], check=False)
