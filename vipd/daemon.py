@@ -251,7 +251,7 @@ class Daemon:
 
     def _release(self, rt: Runtime) -> None:
         """Closes what only this instance used (sockets, its VMAC)."""
-        if rt.cfg.heartbeat and rt.name not in self.runtimes:   # (re-added: add() replaced it)
+        if rt.cfg.heartbeat:     # (re-added by a reload: what the new one took over stays)
             self.heartbeats.remove(rt)
         self.ifaces.detach(rt)
         if rt.vmac is not None:

@@ -30,20 +30,23 @@ class Heartbeats:
         self._rx_error = rx_error
         self._socks: dict[tuple[str, int], VrrpSocket] = {}
         self._demux: dict[tuple[str, int], dict[int, tuple[Runtime, int]]] = {}
-        # instance name -> priority -> ((socket, payload, dst, src), ...)
-        self._adverts: dict[str, dict[int, tuple]] = {}
+        # instance -> priority -> ((socket, payload, dst, src), ...). By Runtime, not by name: on
+        # a reload the changed instance's new Runtime is added while the old one's last actions
+        # (its priority-0 advert) may still wait in the applier's queue; each keeps its own.
+        self._adverts: dict[Runtime, dict[int, tuple]] = {}
 
     def add(self, rt: Runtime) -> None:
         """Open (or share) the sockets of rt's paths. A path whose interface cannot be used is
         logged and stays silent (the instance runs on its other paths) until its link comes up."""
-        self._adverts[rt.name] = {}
+        self._adverts[rt] = {}
         for i, path in enumerate(rt.cfg.heartbeat, 1):
             key = (path.interface, rt.cfg.family)
             self._demux.setdefault(key, {})[rt.cfg.vrid] = (rt, i)
             self._open(key)
 
     def remove(self, rt: Runtime) -> None:
-        self._adverts.pop(rt.name, None)
+        """Forget rt's paths; entries a newer Runtime of the same name took over stay."""
+        self._adverts.pop(rt, None)
         for path in rt.cfg.heartbeat:
             key = (path.interface, rt.cfg.family)
             by_vrid = self._demux.get(key)
@@ -108,7 +111,7 @@ class Heartbeats:
                 log.debug("[%s] heartbeat send to %s on %s: %s", rt.name, dst, sock.ifname, e)
 
     def _encoded(self, rt: Runtime, priority: int) -> tuple:
-        by_prio = self._adverts.get(rt.name)
+        by_prio = self._adverts.get(rt)
         if by_prio is None:
             return ()
         cached = by_prio.get(priority)
