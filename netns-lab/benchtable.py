@@ -89,7 +89,8 @@ SCALE_SPEC = [
     (("converged_s",), "start to converged", "s", None, None),
     *((("cpu_percent", h), f"CPU {h}", "%", None, ("<= keepalived", lambda v, k, th: v <= k, True))
       for h in PRIORITY),
-    *((("rss_mb", h), f"RSS {h}", "MB", None, ("< 40 MB", lambda v, k, th: v < 40, False))
+    # issue 9 set 48 MB once netlink went through pyroute2 (+~13 MB of imports); issue 5 had 40
+    *((("rss_mb", h), f"RSS {h}", "MB", None, ("< 48 MB", lambda v, k, th: v < 48, False))
       for h in PRIORITY),
     (("gap", "p50"), "advert gap p50", "s", "interval", None),
     (("gap", "p99"), "advert gap p99", "s", "interval",

@@ -333,8 +333,7 @@ class Instance:
     # ---- data-aware split brain (docs/data-safety.md) -----------------------------------
 
     def _data_rx(self, adv: Advert, src: str, now: float, actions: list) -> list:
-        """Another master while a data source is configured: its Redis and ours decide, not the
-        priority (core/contest.py says when to ask and when to wait)."""
+        """Another master and a data source configured: the Redis data decide (core/contest.py)."""
         step = self.contest.heard(src, adv.priority, adv.adver_int_cs, now)
         if step == ASK:
             self.count("data_compares")
