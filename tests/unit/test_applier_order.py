@@ -182,3 +182,26 @@ def test_slow_vip_delete_then_becoming_master_again_does_not_interleave():
                                         ("advert", 100)]
         assert ifaces.nl.addrs == {VIPS["web"], VIPS["api"]} and web.vips_on
     asyncio.run(main())
+
+
+def test_instances_finishing_in_one_loop_turn_leave_nothing_for_idle_to_spin_on():
+    """Two instances' slow adds finish in the same loop turn. A finished worker must be gone
+    from ``workers`` at once: idle() awaits them, and awaiting a finished task returns without
+    yielding, so one left for a later callback to remove spins the loop for ever (seen: a
+    SIGTERM'd daemon never stopped)."""
+    async def main():
+        log, ifaces, rts, applier = setup(asyncio.get_running_loop())
+        gate = asyncio.Event()
+        for rt in rts.values():
+            ifaces.nl.gates[rt.name] = gate
+            become_master(applier, rt)
+        await turns()
+        assert set(applier.workers) == {"web", "api"}
+        gate.set()
+        for _ in range(20):
+            await asyncio.sleep(0)
+            assert not [n for n, t in applier.workers.items() if t.done()]
+        assert not applier.workers and not applier.queued
+        await applier.idle()
+        assert ifaces.nl.addrs == set(VIPS.values())
+    asyncio.run(main())
