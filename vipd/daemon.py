@@ -102,6 +102,7 @@ class Daemon:
         self._sync_groups()
         for cfg in self.config.instances:
             self._add_instance(cfg)
+        self._sync_arp()                  # once: each ARP watch change rebuilds a socket and filter
         log.info("vipd running: router_id %s, %d instance(s), control socket %s",
                  self.config.global_.router_id, len(self.runtimes), self.config.global_.socket)
         self.sd.ready(self.summary())     # every instance has its sockets and a first state
@@ -185,7 +186,6 @@ class Daemon:
             self.heartbeats.add(rt)
         self._refresh_faults(rt)     # in INIT this only records faults and priority
         self._apply(rt, rt.core.handle(Startup(), now))
-        self._sync_arp()
 
     def _sync_checks(self) -> None:
         """Start runners for new or changed checks, stop those gone or changed; track the files
@@ -256,7 +256,6 @@ class Daemon:
         self.ifaces.detach(rt)
         if rt.vmac is not None:
             rt.vmac.remove()
-        self._sync_arp()
 
     def _on_sighup(self) -> None:
         task = self.loop.create_task(self.reload())
@@ -288,6 +287,7 @@ class Daemon:
         self._remove_leftover_vips([new.instance(n) for n in sorted(added)])
         for name in sorted(added | changed):
             self._add_instance(new.instance(name))
+        self._sync_arp()                  # the VIPs of all instances now running, once
         log.info("reloaded %s: %d added, %d removed, %d changed, %d unchanged", path,
                  len(added), len(removed), len(changed), len(unchanged))
         self.sd.ready(self.summary())
