@@ -21,11 +21,11 @@ pytestmark = pytest.mark.lab
 
 INTERVAL = 0.5
 # What the design guarantees in every cell: the winner re-announces at once when it hears the
-# loser (vipd/vipd, keepalived winner, loser's advert first), and otherwise within two probe
-# rounds of its own advert when the loser lets go within ANSWER_WITHIN, or at the next advert's
-# probe (interval + ANSWER_WITHIN) when it takes longer (core/claims.py); plus the client's
-# resolution (a 5 ms period, 30 ms per attempt). Measured: 10-40 ms, and 200-225 ms for a
-# keepalived loser that yields to the winner's advert (docs/data-safety.md).
+# loser (vipd/vipd, keepalived winner, loser's advert first), and otherwise within ANSWER_WITHIN
+# of the loser letting go when that is within REPROBES probe rounds of the winner's advert, or at
+# the next advert's probe (interval + ANSWER_WITHIN) when it takes longer (core/claims.py); plus
+# the client's resolution (a 5 ms period, 30 ms per attempt). Measured: 10-40 ms, and 130-230 ms
+# for a keepalived loser that yields to the winner's advert (docs/data-safety.md).
 BOUND = INTERVAL + ANSWER_WITHIN + 0.05
 SNIFF = r"""
 import socket, struct, time

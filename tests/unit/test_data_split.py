@@ -6,6 +6,7 @@ from vipd.core.events import (
     Announce, CompareData, DataCompared, Log, Notify, ProbeVips, PromotionRefused, RemoveVips,
     SendAdvert, State, Transition, VipClaimed,
 )
+from vipd.core.claims import ANSWER_WITHIN, REPROBES
 from vipd.core.succession import NO_REPLID, ReplInfo
 from vipd.core.timers import master_down_interval_s
 from test_instance import PEER, adv, master, only, rx, started
@@ -161,12 +162,15 @@ def test_a_vip_claim_starts_probing_and_the_first_unanswered_probe_reannounces()
     assert inst.handle(VipClaimed("02:00:00:00:00:02"), 4.3) == []     # once per episode
     assert inst.handle_timer(4.609375) == [SendAdvert(100), ProbeVips()]
     assert inst.next_deadline() == pytest.approx(4.709375)              # the answer's deadline
-    inst.handle(VipClaimed("02:00:00:00:00:02"), 4.62)                 # it still holds the VIP
-    # answered: asked once more at once (it may be letting go on that very advert) ...
-    assert inst.handle_timer(4.709375) == [ProbeVips()]
-    assert inst.next_deadline() == pytest.approx(4.809375)
-    inst.handle(VipClaimed("02:00:00:00:00:02"), 4.71)
-    assert inst.handle_timer(4.809375) == []          # ... but only once per advert
+    # answered: asked again at once (it may be letting go on that very advert) ...
+    t = 4.609375
+    for _ in range(REPROBES):
+        inst.handle(VipClaimed("02:00:00:00:00:02"), t + 0.01)         # it still holds the VIP
+        t += ANSWER_WITHIN
+        assert inst.handle_timer(t) == [ProbeVips()]
+        assert inst.next_deadline() == pytest.approx(t + ANSWER_WITHIN)
+    inst.handle(VipClaimed("02:00:00:00:00:02"), t + 0.01)
+    assert inst.handle_timer(t + ANSWER_WITHIN) == []  # ... but REPROBES times per advert
     assert inst.next_deadline() == pytest.approx(5.609375)
     assert inst.handle_timer(5.609375) == [SendAdvert(100), ProbeVips()]
     acts = inst.handle_timer(5.709375)                                  # no answer: it let go
@@ -186,6 +190,22 @@ def test_a_claimant_letting_go_on_our_advert_is_seen_at_the_reprobe():
     assert inst.handle_timer(4.709375) == [ProbeVips()]
     acts = inst.handle_timer(4.809375)
     assert only(acts, Announce) == [Announce()] and not inst.claims.active
+
+
+def test_a_claimant_slow_to_let_go_is_seen_at_the_last_reprobe():
+    """A loaded loser answers the advert's probe and the next REPROBES - 1 re-probes, then lets
+    go: the last re-probe goes unanswered, REPROBES x ANSWER_WITHIN after the advert's deadline."""
+    inst = master()
+    inst.handle(VipClaimed("02:00:00:00:00:02"), 4.2)
+    t = 4.609375
+    assert inst.handle_timer(t) == [SendAdvert(100), ProbeVips()]
+    for _ in range(REPROBES):
+        inst.handle(VipClaimed("02:00:00:00:00:02"), t + 0.01)
+        t += ANSWER_WITHIN
+        assert inst.handle_timer(t) == [ProbeVips()]
+    acts = inst.handle_timer(t + ANSWER_WITHIN)
+    assert only(acts, Announce) == [Announce()] and not inst.claims.active
+    assert t + ANSWER_WITHIN == pytest.approx(4.609375 + (REPROBES + 1) * ANSWER_WITHIN)
 
 
 def test_vip_claims_are_ignored_unless_master():
