@@ -93,12 +93,15 @@ def first_transition(events, since: float, to: str | None = None) -> dict:
     return found[0]
 
 
-def assert_runs_decided(f1, f2, since: float, ok: bool, needed: int, new_master,
+def assert_runs_decided(lab, f1, f2, since: float, ok: bool, needed: int, new_master,
                         not_before: float, at_once: bool) -> None:
     """The VIP moved because of exactly `needed` check runs in a row with result `ok` after the
     fault, and not before them: h1's first transition after the fault comes after the run that
     completed the streak (at once, before any other run, when `at_once`), and the new master
     ("h1" or "h2") became MASTER no sooner than `not_before` seconds after that run."""
+    # the VIP may have moved early (that is a failure to report, below): wait for the verdict
+    lab.wait_for(lambda: any(e["time"] >= since and e["changed"] for e in check_runs(followed(f1))),
+                 timeout=2 * needed + 3, interval=0.05)
     e1 = followed(f1)
     run, streak, results = decisive_run(e1, since, ok)
     what = "passing" if ok else "failing"
@@ -147,7 +150,7 @@ def test_nginx_pair_vip_follows_nginx(pair, weight):
           f" after {took:.3f}s; fall x interval {detect:.2f}s +"
           f" {'Skew_Time' if weight == 0 else 'Master_Down_Interval'} {handover:.3f}s ="
           f" {detect + handover:.3f}s")
-    assert_runs_decided(f1, f2, since, False, check["fall"], "h2", not_before,
+    assert_runs_decided(lab, f1, f2, since, False, check["fall"], "h2", not_before,
                         at_once=weight == 0)
     assert took < detect + handover + MARGIN
     st = instance_status(lab, p1)
@@ -172,7 +175,7 @@ def test_nginx_pair_vip_follows_nginx(pair, weight):
     took = time.monotonic() - t0
     print(f"nginx started on h1 {phase:.3f}s after a check run ended: VIP back on h1 after"
           f" {took:.3f}s; rise x interval {rise:.2f}s + {wait:.3f}s = {rise + wait:.3f}s")
-    assert_runs_decided(f1, f2, since, True, check["rise"], "h1", wait, at_once=True)
+    assert_runs_decided(lab, f1, f2, since, True, check["rise"], "h1", wait, at_once=True)
     assert took < rise + wait + MARGIN
     assert wait_state(lab, p2, "BACKUP")
     st = instance_status(lab, p1)
