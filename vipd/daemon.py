@@ -102,7 +102,7 @@ class Daemon:
         self._sync_groups()
         for cfg in self.config.instances:
             self._add_instance(cfg)
-        self._sync_arp()                  # once: each ARP/NA watch change rebuilds a socket and filter
+        self._sync_claim_watch()          # once: each watch change rebuilds a socket and filter
         log.info("vipd running: router_id %s, %d instance(s), control socket %s",
                  self.config.global_.router_id, len(self.runtimes), self.config.global_.socket)
         self.sd.ready(self.summary())     # every instance has its sockets and a first state
@@ -287,7 +287,7 @@ class Daemon:
         self._remove_leftover_vips([new.instance(n) for n in sorted(added)])
         for name in sorted(added | changed):
             self._add_instance(new.instance(name))
-        self._sync_arp()                  # the VIPs of all instances now running, once
+        self._sync_claim_watch()          # the VIPs of all instances now running, once
         log.info("reloaded %s: %d added, %d removed, %d changed, %d unchanged", path,
                  len(added), len(removed), len(changed), len(unchanged))
         self.sd.ready(self.summary())
@@ -491,7 +491,7 @@ class Daemon:
         if rt.core.params.synced:
             self._group_step(rt)
 
-    def _sync_arp(self) -> None:
+    def _sync_claim_watch(self) -> None:
         wanted: dict[str, set[str]] = {}
         for rt in self.runtimes.values():      # IPv4 VIPs: ARP; IPv6 VIPs: NA (claimwatch.py)
             wanted.setdefault(rt.cfg.interface, set()).update(rt.vip_addrs)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 SO_ATTACH_FILTER = 26
 PACKET_OUTGOING = 4
-MAX_FILTERED = 200          # more VIPs than this on one interface: no filter (jump offsets are 8 bits)
+MAX_FILTERED = 200    # more VIPs than this on one interface: no filter (8-bit jump offsets)
 _INSN = struct.Struct("HBBI")
 
 
