@@ -9,6 +9,8 @@ the driver (docs/benchmarks.md, "pyroute2"):
 - dumps are always read to their end, so nothing is left queued for a later request;
 - pyroute2 requests have no timeout of their own: each one here is bounded by TIMEOUT and a
   kernel that does not answer is an OSError (ETIMEDOUT), never a hang;
+- an answer that comes after its request timed out or was cancelled lands in a queue nobody
+  reads: it is dropped before the next request (Netlink._drop_late_replies);
 - pyroute2's NetlinkError becomes OSError with the kernel's errno and its extended-ack reason,
   so callers handle a refusal as any other system error.
 
@@ -130,6 +132,7 @@ class Netlink:
 
     def __init__(self) -> None:
         self._ipr = AsyncIPRoute(ext_ack=True, strict_check=True)
+        self.late_replies = 0   # answers that came after their request was given up on
 
     async def open(self) -> Netlink:
         """Opens the socket now (in this namespace) instead of on the first request."""
@@ -139,8 +142,29 @@ class Netlink:
     def close(self) -> None:
         self._ipr.close()
 
-    @staticmethod
-    async def _call(awaitable):
+    def _drop_late_replies(self) -> None:
+        """Empties pyroute2's queue 0 of answers to requests vipd gave up on.
+
+        pyroute2 (0.9.7, netlink/nlsocket.py NetlinkRequest) registers a queue per request
+        sequence number before sending (``prepare`` -> ``msg_queue.ensure_tag``) and releases it
+        when the response generator ends, also when a timeout or cancel is thrown into it
+        (``response``'s finally -> ``cleanup`` -> ``free_tag``). So the request's own queue never
+        leaks; its answer does: a reply that arrives after that finds no queue for its sequence
+        number and ``CoreMessageQueue.put_nowait`` files it under tag 0 (``root``), which only a
+        reader of multicast groups empties. This socket joins none, so nothing reads it: every
+        message there is an orphan. Emptying it before each request bounds it by the requests
+        given up since the last one, instead of letting a sick kernel grow it for good."""
+        queue = getattr(self._ipr.local, "msg_queue", None)   # made with the socket
+        if queue is None:
+            return
+        root = queue.root
+        while not root.empty():
+            root.get_nowait()
+            root.task_done()
+            self.late_replies += 1
+
+    async def _call(self, awaitable):
+        self._drop_late_replies()
         try:
             return await asyncio.wait_for(awaitable, TIMEOUT)
         except NetlinkError as e:
