@@ -1,5 +1,5 @@
 """Carries out the actions the cores return: adverts, VIPs and what else a MASTER holds, GARP/NA,
-hooks, ARP probes and data comparisons.
+hooks, ARP/NS probes and data comparisons.
 
 The order inside one list of actions is the contract (DESIGN.md): a new MASTER's VIPs are up
 before its GARP/NA and its first advert; with a master hook, the VIPs wait until the hook has
@@ -30,7 +30,7 @@ from vipd.heartbeat import Heartbeats
 from vipd.hooks import REFUSE_PROMOTION, HookQueue
 from vipd.interfaces import InterfaceRegistry
 from vipd.net.announce import ipv6_forwarding
-from vipd.net.arpwatch import probe_frame
+from vipd.net.claimwatch import claim_probe
 from vipd.observe import Observer
 from vipd.redisinfo import compare_inputs
 from vipd.runtime import Runtime
@@ -267,14 +267,15 @@ class Applier:
             self.announce(rt, 1, rt.became_master)     # one round; the refresh timer runs on
 
     def probe(self, rt: Runtime) -> None:
-        vip = next((v for v in rt.vip_addrs if ":" not in v), None)
-        if vip is None or not rt.local_addr:
+        """An ARP request (IPv4) or Neighbour Solicitation (IPv6) for the first VIP, from our
+        own address (adverts carry VIPs of the instance's family, as local_addr is)."""
+        if not rt.vip_addrs or not rt.local_addr:
             return
         try:
-            frame = probe_frame(self.ifaces.mac(rt.cfg.interface), rt.local_addr, vip)
+            frame = claim_probe(self.ifaces.mac(rt.cfg.interface), rt.local_addr, rt.vip_addrs[0])
             self.ifaces.announcer(rt.cfg.interface).send(frame)
-        except (OSError, LookupError) as e:
-            log.debug("[%s] ARP probe on %s: %s", rt.name, rt.cfg.interface, e)
+        except (OSError, LookupError, ValueError) as e:
+            log.debug("[%s] ARP/NS probe on %s: %s", rt.name, rt.cfg.interface, e)
 
     async def compare_data(self, rt: Runtime, peer: str) -> None:
         """INFO from our Redis and the peer's, on the loop; the core decides what it means."""

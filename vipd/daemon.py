@@ -36,7 +36,7 @@ from vipd.net.timerfd import TimerFd
 from vipd.observe import Observer
 from vipd.redisinfo import replications
 from vipd.detached import detached_replica
-from vipd.net.arpwatch import ArpWatchers
+from vipd.net.claimwatch import ClaimWatchers
 from vipd.runtime import Runtime
 from vipd.scriptsec import load_checked
 from vipd.sdnotify import Notifier
@@ -83,7 +83,7 @@ class Daemon:
         self.ifaces = InterfaceRegistry(self.loop, self._on_readable, self._on_iface_change)
         await self.ifaces.start()
         await self.ifaces.prime(n for cfg in self.config.instances for n in _ifnames(cfg))
-        self.arp = ArpWatchers(self.loop, self._on_claim)
+        self.arp = ClaimWatchers(self.loop, self._on_claim, self._rx_error)
         self.heartbeats = Heartbeats(self.loop, self._apply, self._rx_error)
         self.applier = Applier(self.loop, self.runtimes, self.ifaces, self._hooks, self.heartbeats,
                                self.observer, self._status_changed, self._apply)
@@ -102,7 +102,7 @@ class Daemon:
         self._sync_groups()
         for cfg in self.config.instances:
             self._add_instance(cfg)
-        self._sync_arp()                  # once: each ARP watch change rebuilds a socket and filter
+        self._sync_claim_watch()          # once: each watch change rebuilds a socket and filter
         log.info("vipd running: router_id %s, %d instance(s), control socket %s",
                  self.config.global_.router_id, len(self.runtimes), self.config.global_.socket)
         self.sd.ready(self.summary())     # every instance has its sockets and a first state
@@ -288,7 +288,7 @@ class Daemon:
         self._remove_leftover_vips([new.instance(n) for n in sorted(added)])
         for name in sorted(added | changed):
             self._add_instance(new.instance(name))
-        self._sync_arp()                  # the VIPs of all instances now running, once
+        self._sync_claim_watch()          # the VIPs of all instances now running, once
         log.info("reloaded %s: %d added, %d removed, %d changed, %d unchanged", path,
                  len(added), len(removed), len(changed), len(unchanged))
         self.sd.ready(self.summary())
@@ -492,11 +492,10 @@ class Daemon:
         if rt.core.params.synced:
             self._group_step(rt)
 
-    def _sync_arp(self) -> None:
+    def _sync_claim_watch(self) -> None:
         wanted: dict[str, set[str]] = {}
-        for rt in self.runtimes.values():
-            if rt.cfg.family == 4:
-                wanted.setdefault(rt.cfg.interface, set()).update(rt.vip_addrs)
+        for rt in self.runtimes.values():      # IPv4 VIPs: ARP; IPv6 VIPs: NA (claimwatch.py)
+            wanted.setdefault(rt.cfg.interface, set()).update(rt.vip_addrs)
         for why in self.arp.sync(wanted):
             log.warning("%s", why)
 

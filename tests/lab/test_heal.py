@@ -8,13 +8,20 @@ reasserts). Each order must end with the client reaching h1 through the VIP with
 advert interval. A sniffer in the client namespace proves which advert crossed first; the client
 is an HTTP prober (new connection every 10 ms, 100 ms timeout). Run for vipd/vipd and with
 keepalived 2.2.7 as the winner and as the loser. The figures are printed.
+
+The same with an IPv6 VIP (the client's neighbour entry instead of its ARP entry; the winner
+watches Neighbour Advertisements and probes with Neighbour Solicitations, vipd/net/ndwatch.py):
+vipd winner / keepalived loser, winner's advert first (the case only the watch heals), and
+vipd/vipd in both orders.
 """
 import sys
 import time
 
 import pytest
 
-from conftest import HttpProber, VIP4, keepalived_config, vipd_config, wait_holder
+from conftest import (HttpProber, VIP4, VIP6, instance_status, keepalived_config, status,
+                      vipd_config, wait_holder)
+from vipd.net.announce import unsolicited_na_frame
 from vipd.core.claims import ANSWER_WITHIN
 
 pytestmark = pytest.mark.lab
@@ -37,6 +44,16 @@ while True:
     ihl = (data[0] & 15) * 4
     print(f"{time.monotonic():.4f} {src} {data[ihl + 2]}", flush=True)
 """
+# The same for IPv6 adverts (ff02::12, from the sender's link-local address; no IP header).
+SNIFF6 = r"""
+import socket, struct, time
+s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, 112)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, socket.inet_pton(socket.AF_INET6,
+             "ff02::12") + struct.pack("@I", socket.if_nametoindex("eth0")))
+while True:
+    data, addr = s.recvfrom(2048)
+    print(f"{time.monotonic():.4f} {addr[0].split('%')[0]} {data[2]}", flush=True)
+"""
 # Every ARP frame the client sees: "TIME OP SENDER-MAC SENDER-IP TARGET-IP" (where the time goes:
 # the winner's probes and its gratuitous ARP after the heal).
 ARP_SNIFF = r"""
@@ -49,13 +66,44 @@ while True:
     print(f"{time.monotonic():.4f} {a[7]} {a[8:14].hex(':')} {socket.inet_ntoa(a[14:18])}"
           f" {socket.inet_ntoa(a[24:28])}", flush=True)
 """
+# Every NS/NA the client sees, in the same shape: "TIME TYPE SOURCE-MAC IP-DESTINATION TARGET"
+# (an announcement is an NA to ff02::1; the winner's probes are NSs to the solicited-node group).
+ND_SNIFF = r"""
+import socket, time
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x86DD))
+s.bind(("eth0", 0))
+while True:
+    f = s.recv(2048)
+    if len(f) >= 78 and f[20] == 58 and f[54] in (135, 136):
+        print(f"{time.monotonic():.4f} {f[54]} {f[6:12].hex(':')}"
+              f" {socket.inet_ntop(socket.AF_INET6, f[38:54])}"
+              f" {socket.inet_ntop(socket.AF_INET6, f[62:78])}", flush=True)
+"""
+# Sends one Ethernet frame (hex in argv[1]) on the client's eth0.
+INJECT = r"""
+import socket, sys
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+s.bind(("eth0", 0))
+s.send(bytes.fromhex(sys.argv[1]))
+"""
+# per family: the VIP, its prefix length, the advert sniffer, the announcement sniffer
+FAMILY = {4: (VIP4, 24, SNIFF, ARP_SNIFF), 6: (VIP6, 64, SNIFF6, ND_SNIFF)}
 
 
-def start(lab, kind, host, priority):
+def start(lab, kind, host, priority, family=4):
+    vips = (f"{FAMILY[family][0]}/{FAMILY[family][1]}",)
     if kind == "keepalived":
-        return lab.start_keepalived(host, keepalived_config(priority=priority, interval=INTERVAL))
+        return lab.start_keepalived(host, keepalived_config(priority=priority, interval=INTERVAL,
+                                                            vips=vips))
     return lab.start_vipd(host, vipd_config(priority=priority, interval=INTERVAL,
-                                            failback="auto"))
+                                            failback="auto", vips=vips))
+
+
+def advert_source(lab, host, family):
+    """The address host's adverts come from: its IPv4 address, or its IPv6 link-local one."""
+    if family == 4:
+        return host.ip4
+    return next(a.split("/")[0] for a in lab.addrs(host) if a.startswith("fe80:"))
 
 
 def adverts(sniffer):
@@ -67,20 +115,23 @@ def adverts(sniffer):
     return out
 
 
-def heal_after_advert_of(lab, sniffer, host):
-    """Unpartition right after host's next advert: the other side's advert crosses first."""
+def heal_after_advert_of(lab, sniffer, src):
+    """Unpartition right after the next advert from src: the other side's advert crosses first."""
     seen = len(adverts(sniffer))
-    assert lab.wait_for(lambda: any(src == host.ip4 for _, src, _ in adverts(sniffer)[seen:]),
+    assert lab.wait_for(lambda: any(a == src for _, a, _ in adverts(sniffer)[seen:]),
                         timeout=3, interval=0.002)
     lab.unpartition(*lab.hosts)
     return time.monotonic()
 
 
-def garp_after(arp, host, since: float) -> float | None:
-    """When the client first saw host's gratuitous ARP for the VIP (sender = target = VIP)."""
+def garp_after(arp, host, since: float, vip: str = VIP4) -> float | None:
+    """When the client first saw host's gratuitous ARP for the VIP (sender = target = VIP), or
+    for an IPv6 VIP its unsolicited NA (to ff02::1, target the VIP)."""
+    announced = (vip, vip) if ":" not in vip else ("ff02::1", vip)
     for line in arp.output().splitlines():
         f = line.split()
-        if len(f) == 5 and float(f[0]) > since and f[2] == host.mac and f[3] == f[4] == VIP4:
+        if len(f) == 5 and float(f[0]) > since and f[2] == host.mac \
+                and (f[3], f[4]) == announced:
             return float(f[0])
     return None
 
@@ -98,42 +149,69 @@ def outage_after(probe, healed, winner="h1"):
 @pytest.mark.parametrize("winner,loser", [("vipd", "vipd"), ("keepalived", "vipd"),
                                           ("vipd", "keepalived")])
 def test_client_reaches_the_vip_within_an_interval_after_a_heal(pair, winner, loser):
+    heal_rounds(pair, winner, loser, 4, ("winner", "loser"))
+
+
+@pytest.mark.parametrize("winner,loser,orders", [
+    ("vipd", "keepalived", ("winner",)),      # the case only the NA watch heals
+    ("vipd", "vipd", ("winner", "loser")),
+])
+def test_client_reaches_an_ipv6_vip_within_an_interval_after_a_heal(pair, winner, loser, orders):
     lab = pair
-    h1, h2 = lab.hosts
-    for h in lab.hosts:
-        lab.start_nginx(h)
-    start(lab, winner, h1, 150)
-    assert wait_holder(lab, VIP4, ["h1"], timeout=10)
-    start(lab, loser, h2, 100)
-    sniffer = lab.spawn(lab.client, [sys.executable, "-I", "-S", "-c", SNIFF], name="vrrp-sniff")
-    arp = lab.spawn(lab.client, [sys.executable, "-I", "-S", "-c", ARP_SNIFF], name="arp-sniff")
+    p1, _ = heal_rounds(lab, winner, loser, 6, orders)
+    counters = instance_status(lab, p1)["counters"]
+    if loser == "keepalived":      # healed by the watch: it saw h2's NA and h2 letting go
+        assert counters.get("vip_claims", 0) >= 1 and counters.get("vip_claim_released", 0) >= 1
+    # A malformed NA for the VIP (its checksum broken) from the client: dropped and counted
+    # by reason, not taken for a claim.
+    claims = counters.get("vip_claims", 0)
+    frame = bytearray(unsolicited_na_frame(bytes.fromhex(lab.client.mac.replace(":", "")), VIP6))
+    frame[56] ^= 0xFF
+    lab.run(lab.client, [sys.executable, "-I", "-S", "-c", INJECT, frame.hex()])
+    assert lab.wait_for(lambda: status(lab, p1)["rx_errors"].get("nd_bad_checksum") == 1,
+                        timeout=3), status(lab, p1)["rx_errors"]
+    assert instance_status(lab, p1)["counters"].get("vip_claims", 0) == claims
+
+
+def heal_rounds(lab, winner, loser, family, orders):
+    """Splits and heals the pair once per crossing order in orders; asserts the client's outage
+    after each heal is within BOUND. Returns h1's and h2's processes."""
+    vip, _, sniff, announce_sniff = FAMILY[family]
+    h1, h2 = lab.hosts             # the pair fixture started nginx on both
+    p1 = start(lab, winner, h1, 150, family)
+    assert wait_holder(lab, vip, ["h1"], timeout=10)
+    p2 = start(lab, loser, h2, 100, family)
+    src = {h: advert_source(lab, h, family) for h in (h1, h2)}
+    sniffer = lab.spawn(lab.client, [sys.executable, "-I", "-S", "-c", sniff], name="vrrp-sniff")
+    arp = lab.spawn(lab.client, [sys.executable, "-I", "-S", "-c", announce_sniff],
+                    name="arp-sniff")
     # A fine client: a new connection every 5 ms, each given 30 ms (an answer on this segment
     # takes about 1 ms), so the outage is measured to about 35 ms.
-    probe = HttpProber(lab, period=0.005, timeout=0.03)
+    probe = HttpProber(lab, vip=vip, period=0.005, timeout=0.03)
     figures, where = {}, {}
-    for first in ("winner", "loser"):
+    for first in orders:
         # The forced order can miss when the other side's advert falls between the one we wait
         # for and the unpartition (a loaded machine): the sniffer tells, and the round is redone.
         for _ in range(3):
             lab.partition(h1, h2)
-            assert wait_holder(lab, VIP4, ["h1", "h2"], timeout=8)
+            assert wait_holder(lab, vip, ["h1", "h2"], timeout=8)
             assert probe.wait_answer("h2", timeout=3), "the client should follow h2's announcement"
-            healed = heal_after_advert_of(lab, sniffer, h2 if first == "winner" else h1)
-            assert wait_holder(lab, VIP4, ["h1"], timeout=5)
+            healed = heal_after_advert_of(lab, sniffer, src[h2 if first == "winner" else h1])
+            assert wait_holder(lab, vip, ["h1"], timeout=5)
             assert probe.wait_answer("h1", timeout=40), f"{first} first: the VIP stayed dead"
-            crossed = [src for t, src, prio in adverts(sniffer) if t > healed and prio > 0]
-            if crossed[0] == (h1.ip4 if first == "winner" else h2.ip4):
+            crossed = [a for t, a, prio in adverts(sniffer) if t > healed and prio > 0]
+            if crossed[0] == src[h1 if first == "winner" else h2]:
                 figures[first] = outage_after(probe, healed)
-                t_cross = next(t for t, src, prio in adverts(sniffer)
-                               if t > healed and prio > 0)
-                garp = garp_after(arp, h1, healed)
+                t_cross = next(t for t, a, prio in adverts(sniffer) if t > healed and prio > 0)
+                garp = garp_after(arp, h1, healed, vip)
                 where[first] = (f"first advert {1000 * (t_cross - healed):.0f} ms after the"
-                                f" heal, h1's GARP {1000 * (garp - t_cross):.0f} ms after it"
-                                if garp else "no GARP from h1 seen")
+                                f" heal, h1's GARP/NA {1000 * (garp - t_cross):.0f} ms after it"
+                                if garp else "no GARP/NA from h1 seen")
                 break
-    assert set(figures) == {"winner", "loser"}, f"could not force the crossing order: {figures}"
-    print(f"\npartition heal, {winner} winner / {loser} loser, interval {INTERVAL:g}s: client "
-          f"outage {figures['winner'] * 1000:.0f} ms (winner's advert first), "
-          f"{figures['loser'] * 1000:.0f} ms (loser's first); {where}")
+    assert set(figures) == set(orders), f"could not force the crossing order: {figures}"
+    print(f"\npartition heal, IPv{family}, {winner} winner / {loser} loser, interval"
+          f" {INTERVAL:g}s: client outage " + ", ".join(
+              f"{figures[o] * 1000:.0f} ms ({o}'s advert first)" for o in orders) + f"; {where}")
     for first, outage in figures.items():
         assert outage <= BOUND, f"{first}'s advert first: client outage {outage:.3f}s"
+    return p1, p2

@@ -1,11 +1,12 @@
-"""Another host claims our VIPs by ARP while we are master: a master we cannot hear.
+"""Another host claims our VIPs by ARP (IPv6: by Neighbour Advertisement) while we are master: a
+master we cannot hear.
 
 A partition that drops only VRRP, or a keepalived peer that yields silently when the partition
 heals, leaves a master that never hears the other side, while the clients' ARP entries may name
 the other side's MAC. The other master's gratuitous ARP for our VIP still reaches us. From then on
-we probe with each advert (an ARP request for the VIP from our own address, which changes no
-one's entry for the VIP): while the other host holds the VIP its kernel answers; the first probe
-nobody answers means it let go, and we re-announce at once.
+we probe with each advert (an ARP request, IPv6: a Neighbour Solicitation, for the VIP from our
+own address, which changes no one's entry for the VIP): while the other host holds the VIP its
+kernel answers; the first probe nobody answers means it let go, and we re-announce at once.
 
 A probe that leaves with an advert and is answered is asked again at its deadline, up to REPROBES
 times: the other host may be letting go because of that very advert (a keepalived master yields

@@ -91,7 +91,8 @@ class PromotionRefused:
 
 @dataclass(frozen=True, slots=True)
 class VipClaimed:
-    """An ARP packet from another MAC gave one of our VIPs as its sender address."""
+    """An ARP packet from another MAC gave one of our VIPs as its sender address, or a Neighbour
+    Advertisement from another MAC gave one as its target (IPv6)."""
     mac: str
 
 
@@ -153,7 +154,8 @@ class CompareData:
 
 @dataclass(frozen=True, slots=True)
 class ProbeVips:
-    """Send an ARP request for a VIP from our own address: a host that holds it will answer."""
+    """Send an ARP request (IPv4) or a Neighbour Solicitation (IPv6) for a VIP from our own
+    address: a host that holds it will answer."""
 
 
 @dataclass(frozen=True, slots=True)
