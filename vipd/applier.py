@@ -202,6 +202,12 @@ class Applier:
             except OSError as e:
                 rt.core.count("send_errors")
                 log.debug("[%s] send to %s: %s", rt.name, dst, e)
+        if rt.vmac is not None and not rt.multicast and priority:
+            try:    # unicast adverts leave from the parent: keep the switch on the VMAC
+                self.ifaces.announcer(rt.vmac.name).send(rt.vmac.refresh_frame)
+            except (OSError, LookupError) as e:
+                rt.core.count("send_errors")
+                log.debug("[%s] VMAC refresh on %s: %s", rt.name, rt.vmac.name, e)
 
     def announce(self, rt: Runtime, remaining: int, episode: int | None = None) -> None:
         """One GARP/NA round, then the rest of the burst; ``episode`` (a delayed burst) stops

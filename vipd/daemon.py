@@ -203,7 +203,7 @@ class Daemon:
                 runner.start()
 
     def _add_vmac(self, rt: Runtime) -> None:
-        """The VMAC interface: VIPs live on it, adverts and GARPs leave from it."""
+        """The VMAC interface: VIPs live on it, GARPs (and multicast adverts) leave from it."""
         v = vmac.for_instance(rt.cfg)
         try:
             v.create()
@@ -213,7 +213,8 @@ class Daemon:
             log.error("[%s] cannot create VMAC interface %s: %s", rt.name, v.name, e)
             return
         rt.vmac = v
-        rt.vrrp_ifname = v.name       # its VRRP socket: see vipd/net/vmac.py
+        if rt.multicast:              # its VRRP socket: see vipd/net/vmac.py (unicast: parent)
+            rt.vrrp_ifname = v.name
 
     def _sync_groups(self) -> None:
         """Keep the runners of groups whose members did not change (their state and history;

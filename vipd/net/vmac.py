@@ -41,6 +41,13 @@ virtual MAC (so switches keep learning it on the master's port), and a peer's ad
 the same virtual MAC are handed by the macvlan driver to our macvlan only, never to the parent
 (it takes them for its own frames coming back); adverts from any other MAC reach the macvlan too.
 
+With unicast peers the VRRP socket stays on the parent, for sending and receiving: a unicast
+advert is addressed to the peer host's own address, so it is delivered to the peer's parent and
+never to its macvlan (a socket there heard nothing: two masters). Adverts then leave from the
+host's own MAC, as keepalived's do: it turns vmac_xmit_base on for every use_vmac instance with
+unicast peers ("unicast with use_vmac requires vmac_xmit_base - setting", keepalived.conf(5)).
+The VIPs and their GARP/NA stay on the VMAC.
+
 Creating and removing happen once per instance start/stop, through iproute2 (ip, tc); a
 leftover with the same name from a crashed run is removed first.
 """
@@ -115,6 +122,23 @@ def solicited_node(address: str) -> str:
                                      & 0xFFFFFF))
 
 
+ETH_P_LOOPBACK = 0x9000       # Ethernet Configuration Testing Protocol (a frame to oneself)
+
+
+def switch_refresh_frame(mac: str) -> bytes:
+    """A frame from the virtual MAC to the virtual MAC (an ECTP reply, padded to 60 bytes).
+
+    With unicast peers adverts leave from the parent's MAC (see the module), so nothing the
+    master sends every interval tells the switch where the virtual MAC is; after a takeover the
+    old master never heard of (a backup that went master for less than an interval, its one
+    advert lost) the switch keeps forwarding the VIP's traffic to the backup. The master sends
+    this with each advert: a switch learns its source on our port and, finding the destination
+    on that same port, drops it, so no host sees it and no ARP cache changes."""
+    raw = bytes.fromhex(mac.replace(":", ""))
+    frame = raw + raw + ETH_P_LOOPBACK.to_bytes(2, "big") + b"\x00\x00\x01\x00\x00\x00"
+    return frame.ljust(60, b"\x00")
+
+
 def for_instance(cfg) -> "Vmac":
     """The Vmac of an InstanceConfig with use_vmac (its VIPs without a dev of their own)."""
     vips = [str(h.address.ip) for h in cfg.held if (h.dev or cfg.vip_dev) == cfg.vmac_name]
@@ -133,6 +157,7 @@ class Vmac:
                  vips: list[str] = ()) -> None:
         self.name, self.parent, self.family, self.vips = name, parent, family, list(vips)
         self.mac = vmac_address(vrid, family)
+        self.refresh_frame = switch_refresh_frame(self.mac)   # sent with unicast adverts
         self._groups: socket.socket | None = None    # holds the parent's memberships
         self.link_local: str | None = None           # IPv6: the parent's, copied (advert source)
         self._parent_saved: dict[str, str] = {}      # sysctl path -> value before us

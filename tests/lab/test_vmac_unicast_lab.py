@@ -1,0 +1,113 @@
+"""VMAC (keepalived use_vmac) with unicast peers on real kernels.
+
+keepalived 2.2 turns vmac_xmit_base on for every use_vmac instance with unicast peers
+(vrrp_parser.c, vrrp_end_handler: "unicast with use_vmac requires vmac_xmit_base - setting";
+keepalived.conf(5): "If using use_vmac with unicast peers, vmac_xmit_base must be set"): adverts
+are sent and received on the parent interface, so they leave from the host's own MAC, while the
+VIPs live on the VMAC and are announced from the virtual MAC. vipd does the same: a unicast
+advert is addressed to the peer's own address, so it reaches the peer's parent interface, never
+its macvlan, and a socket on the macvlan would hear nothing (two masters). Since no advert then
+comes from the virtual MAC, the master also sends a frame from it to itself with each advert, which
+keeps the switch's entry on its port (vipd/net/vmac.py, switch_refresh_frame).
+"""
+import pytest
+from scapy.all import IP, Ether, rdpcap
+
+from conftest import VIP4, instance_status, keepalived_config, vipd_config, wait_state
+from test_vmac_lab import VMAC, client_neigh, fdb_port, reach, vip_dev
+
+pytestmark = pytest.mark.lab
+
+
+def vipd_unicast_vmac(priority, peer, src):
+    return vipd_config(priority=priority, interval=0.1, use_vmac=True, unicast_peers=[peer],
+                       unicast_src=src)
+
+
+def keepalived_unicast_vmac(priority, peer, src):
+    """use_vmac with unicast peers and no vmac_xmit_base: keepalived sets it by itself."""
+    return keepalived_config(priority=priority, interval=0.1).replace(
+        "    interface eth0\n", "    interface eth0\n    use_vmac\n"
+        f"    unicast_src_ip {src}\n    unicast_peer {{\n        {peer}\n    }}\n")
+
+
+def counter(lab, proc, name) -> int:
+    return instance_status(lab, proc)["counters"].get(name, 0)
+
+
+def stray_frame_from_the_vmac(lab, host) -> None:
+    """One broadcast frame from host's port with the virtual MAC as source (what a backup that
+    was master for a moment leaves behind): the switch now forwards the VIP's traffic to host."""
+    lab.run(host, ["python3", "-c", "import socket, sys; s = socket.socket(socket.AF_PACKET, "
+                   "socket.SOCK_RAW); s.bind(('eth0', 0)); s.send(b'\\xff' * 6 + "
+                   "bytes.fromhex(sys.argv[1].replace(':', '')) + b'\\x88\\xb5' + bytes(46))",
+                   VMAC])
+
+
+def adverts_on_the_wire(cap) -> list[tuple[str, str]]:
+    """(source MAC, IP destination) of every VRRP frame the bridge carried."""
+    return [(p[Ether].src, p[IP].dst) for p in rdpcap(str(cap.stop()))
+            if IP in p and p[IP].proto == 112]
+
+
+@pytest.mark.parametrize("peer", ["vipd", "keepalived"])
+def test_vmac_with_unicast_peers(pair, peer):
+    """h1 is vipd (priority 150); h2 is vipd or keepalived (100), both use_vmac with each other
+    as unicast peer. The VIP is on the VMAC and the client's entry for it is the virtual MAC;
+    adverts are unicast from the parents' MACs, heard (h2 stays BACKUP while h1 lives); a
+    silent cut of h1 moves the VIP to h2 with the client's entry unchanged, and back."""
+    lab = pair
+    h1, h2 = lab.hosts
+    cap = lab.capture(filter="ip proto 112")
+    p1 = lab.start_vipd(h1, vipd_unicast_vmac(150, h2.ip4, h1.ip4))
+    if peer == "vipd":
+        p2 = lab.start_vipd(h2, vipd_unicast_vmac(100, h1.ip4, h2.ip4))
+    else:
+        # keepalived leaves arp_announce alone; see test_vmac_interop_with_keepalived
+        lab.run(h2, ["sysctl", "-qw", "net.ipv4.conf.eth0.arp_announce=2"])
+        lab.start_keepalived(h2, keepalived_unicast_vmac(100, h1.ip4, h2.ip4))
+        p2 = None
+    assert wait_state(lab, p1, "MASTER")
+    assert lab.wait_for(lambda: vip_dev(lab, h1) == ["vrrp.51"], timeout=5)
+    if p2 is not None:
+        assert wait_state(lab, p2, "BACKUP")
+        # 20 adverts (2 s at 0.1 s) heard while still BACKUP: over six Master_Down_Intervals
+        seen = counter(lab, p2, "adverts_received")
+        assert lab.wait_for(lambda: counter(lab, p2, "adverts_received") >= seen + 20,
+                            timeout=5)
+        assert instance_status(lab, p2)["state"] == "BACKUP"
+        assert instance_status(lab, p2)["master_ip"] == h1.ip4
+    else:
+        # A keepalived that did not hear h1 would be master within 0.35 s and send h1 adverts:
+        # over 20 of h1's (six Master_Down_Intervals) none came and h1 is still MASTER.
+        sent = counter(lab, p1, "adverts_sent")
+        assert lab.wait_for(lambda: counter(lab, p1, "adverts_sent") >= sent + 20, timeout=5)
+        assert counter(lab, p1, "adverts_received") == 0
+        assert instance_status(lab, p1)["state"] == "MASTER"
+    assert vip_dev(lab, h2) == []
+    assert reach(lab, "h1\n") and client_neigh(lab) == VMAC
+    assert fdb_port(lab, VMAC) == ["h1"]
+
+    lab.cut(h1, silent=True)
+    assert lab.wait_for(lambda: vip_dev(lab, h2) == ["vrrp.51"], timeout=5)
+    assert reach(lab, "h2\n")
+    assert client_neigh(lab) == VMAC          # the client's entry never changed
+    assert fdb_port(lab, VMAC) == ["h2"]      # the switch followed the VMAC's GARP
+    lab.heal(h1)
+    assert lab.wait_for(lambda: vip_dev(lab, h1) == ["vrrp.51"] and vip_dev(lab, h2) == [],
+                        timeout=5)
+    assert wait_state(lab, p1, "MASTER")
+    # A takeover h1 never heard of (healed before h2's second advert) leaves the switch on h2:
+    # unicast adverts come from h1's own MAC, so h1's refresh frame (vipd/net/vmac.py) brings
+    # it back; without it the client was cut off for good (seen 3 runs in 4 before it).
+    refresh = lab.capture(h1, filter=f"ether src {VMAC} and ether dst {VMAC}")
+    stray_frame_from_the_vmac(lab, h2)
+    assert reach(lab, "h1\n") and client_neigh(lab) == VMAC
+    assert fdb_port(lab, VMAC) == ["h1"]
+    assert len(rdpcap(str(refresh.stop()))) >= 3
+
+    frames = adverts_on_the_wire(cap)
+    by_source = {mac: {dst for m, dst in frames if m == mac} for mac, _ in frames}
+    assert by_source.get(h1.mac) == {h2.ip4}, by_source   # h1's, unicast from its own MAC
+    assert by_source.get(h2.mac) == {h1.ip4}, by_source   # h2's, while it was master
+    assert set(by_source) == {h1.mac, h2.mac}, by_source  # none from the VMAC, none multicast
