@@ -10,7 +10,9 @@ DROPPED = {
     "dont_track_primary": "vipd always tracks its own interface",
     "strict_mode": "vipd has no strict mode", "accept": "vipd always accepts packets to its VIPs",
     "no_accept": "vipd has no no_accept mode", "lvs_sync_daemon_interface": "LVS is out of scope",
-    "vmac_xmit_base": "vipd sends from the VMAC interface", "native_ipv6": "no vipd equivalent",
+    "vmac_xmit_base": "vipd sends multicast adverts from the VMAC interface, unicast ones from"
+                      " the base interface (as keepalived does)",
+    "native_ipv6": "no vipd equivalent",
     "notify_master_rx_lower_pri": "vipd re-runs the master hook on meeting a lower master",
     "track_src_ip": "no vipd equivalent", "kernel_rx_buf_size": "vipd sizes its own buffer",
     "garp_master_refresh_repeat": "vipd sends one GARP per refresh",
