@@ -1,6 +1,6 @@
 """No dead VIP after a partition heals (issue 8, item 4), on real kernels.
 
-h1 (priority 150) and h2 (100) serve nginx; a silent partition drops VRRP between them only, so
+h1 (priority 150) and h2 (128) serve nginx; a silent partition drops VRRP between them only, so
 both become master and the client's ARP entry for the VIP names h2 (the last to announce). Then the
 partition heals just after one side's advert, which forces the other side's advert to cross first:
 "winner first" (h1's advert reaches h2, h2 yields) and "loser first" (h2's advert reaches h1, h1
@@ -34,6 +34,16 @@ INTERVAL = 0.5
 # the client's resolution (a 5 ms period, 30 ms per attempt). Measured: 10-40 ms, and 130-230 ms
 # for a keepalived loser that yields to the winner's advert (docs/data-safety.md).
 BOUND = INTERVAL + ANSWER_WITHIN + 0.05
+# The order is forced by unpartitioning right after one side's advert, so the other side's next
+# advert crosses first: the unpartition (sniffer read + tc run, 3-28 ms here) must be done before
+# the other side's next advert. During the split h2 became master Master_Down_Interval after h1's
+# last advert, so its adverts land Skew_Time(h2) = (256 - priority) / 256 x INTERVAL after h1's
+# (RFC 9568 6.1): at 100 that left 0.195 s for "winner first" and 0.305 s for "loser first", at
+# 128 0.25 s for both. Measured at 128: loser first 246-288 ms; winner first 63-473 ms (the
+# winner's reasserts on the loser's claims move its phase, differently in each split, so a missed
+# round is worth redoing). Each round prints its window and how much of it the heal took.
+LOSER_PRIORITY = 128
+ATTEMPTS = 6       # per order; each missed round is redone from the split
 SNIFF = r"""
 import socket, struct, time
 s = socket.socket(socket.AF_INET, socket.SOCK_RAW, 112)
@@ -116,12 +126,19 @@ def adverts(sniffer):
 
 
 def heal_after_advert_of(lab, sniffer, src):
-    """Unpartition right after the next advert from src: the other side's advert crosses first."""
+    """Unpartition right after the next advert from src: the other side's advert crosses first.
+    Returns when the unpartition was done, how long after src's advert (as the client saw it)
+    and the window: how long after that advert the other side's next one was due (its phase
+    during the split), the time the unpartition had to force this order."""
     seen = len(adverts(sniffer))
     assert lab.wait_for(lambda: any(a == src for _, a, _ in adverts(sniffer)[seen:]),
                         timeout=3, interval=0.002)
     lab.unpartition(*lab.hosts)
-    return time.monotonic()
+    healed = time.monotonic()
+    split = adverts(sniffer)
+    sent = next(t for t, a, _ in split[seen:] if a == src)
+    other = [t for t, a, _ in split if a != src and t < sent]
+    return healed, healed - sent, (other[-1] - sent) % INTERVAL if other else float("nan")
 
 
 def garp_after(arp, host, since: float, vip: str = VIP4) -> float | None:
@@ -180,7 +197,7 @@ def heal_rounds(lab, winner, loser, family, orders):
     h1, h2 = lab.hosts             # the pair fixture started nginx on both
     p1 = start(lab, winner, h1, 150, family)
     assert wait_holder(lab, vip, ["h1"], timeout=10)
-    p2 = start(lab, loser, h2, 100, family)
+    p2 = start(lab, loser, h2, LOSER_PRIORITY, family)
     src = {h: advert_source(lab, h, family) for h in (h1, h2)}
     sniffer = lab.spawn(lab.client, [sys.executable, "-I", "-S", "-c", sniff], name="vrrp-sniff")
     arp = lab.spawn(lab.client, [sys.executable, "-I", "-S", "-c", announce_sniff],
@@ -192,15 +209,20 @@ def heal_rounds(lab, winner, loser, family, orders):
     for first in orders:
         # The forced order can miss when the other side's advert falls between the one we wait
         # for and the unpartition (a loaded machine): the sniffer tells, and the round is redone.
-        for _ in range(3):
+        took = []
+        for _ in range(ATTEMPTS):
             lab.partition(h1, h2)
             assert wait_holder(lab, vip, ["h1", "h2"], timeout=8)
             assert probe.wait_answer("h2", timeout=3), "the client should follow h2's announcement"
-            healed = heal_after_advert_of(lab, sniffer, src[h2 if first == "winner" else h1])
+            healed, late, window = heal_after_advert_of(lab, sniffer,
+                                                        src[h2 if first == "winner" else h1])
             assert wait_holder(lab, vip, ["h1"], timeout=5)
             assert probe.wait_answer("h1", timeout=40), f"{first} first: the VIP stayed dead"
             crossed = [a for t, a, prio in adverts(sniffer) if t > healed and prio > 0]
-            if crossed[0] == src[h1 if first == "winner" else h2]:
+            forced = crossed[0] == src[h1 if first == "winner" else h2]
+            took.append(f"{1000 * late:.0f} of {1000 * window:.0f}" + ("" if forced else
+                                                                        " (missed)"))
+            if forced:
                 figures[first] = outage_after(probe, healed)
                 t_cross = next(t for t, a, prio in adverts(sniffer) if t > healed and prio > 0)
                 garp = garp_after(arp, h1, healed, vip)
@@ -208,6 +230,7 @@ def heal_rounds(lab, winner, loser, family, orders):
                                 f" heal, h1's GARP/NA {1000 * (garp - t_cross):.0f} ms after it"
                                 if garp else "no GARP/NA from h1 seen")
                 break
+        print(f"\n{first} first: unpartition done {', '.join(took)} ms after the advert")
     assert set(figures) == set(orders), f"could not force the crossing order: {figures}"
     print(f"\npartition heal, IPv{family}, {winner} winner / {loser} loser, interval"
           f" {INTERVAL:g}s: client outage " + ", ".join(
