@@ -123,6 +123,19 @@ def logged_transitions(proc, name: str = "web") -> list[tuple[str, str, str]]:
     return [m.groups() for line in proc.output().splitlines() if (m := pat.search(line))]
 
 
+def log_times(proc, message: str) -> list[float]:
+    """Wall times, on vipd's own clock (its log's time stamps, to the millisecond), of proc's log
+    lines that end with message."""
+    import datetime
+    return [datetime.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            for line in proc.output().splitlines() if line.endswith(" vipd INFO " + message)]
+
+
+def last_transition_time(st: dict, to: str) -> float:
+    """Wall time, on the daemon's clock, of the last transition to `to` in an instance status."""
+    return [t["time"] for t in st["transitions"] if t["to"] == to][-1]
+
+
 def transition_log_problems(lab, proc, name: str = "web") -> list[str]:
     """What is wrong between the log and status: each transition must be logged exactly once, in
     the order status lists them, each from the state the previous one entered."""
@@ -141,21 +154,31 @@ def transition_log_problems(lab, proc, name: str = "web") -> list[str]:
 
 
 PROBE = r"""
-import socket, sys, time
+import socket, struct, sys, time
 vip, period, timeout = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
 req = f"GET / HTTP/1.0\r\nHost: {vip}\r\n\r\n".encode()
+def unacked(s):
+    # struct tcp_info: 8 one-byte fields, then rto, ato, snd_mss, rcv_mss, unacked (u32 each)
+    return struct.unpack_from("8B5I", s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 64))[12]
 while True:
     t0 = time.monotonic()
+    where, s = "@connect", None
     try:
-        with socket.create_connection((vip, 80), timeout=timeout) as s:
-            s.sendall(req)
-            buf = b""
-            while chunk := s.recv(4096):
-                buf += chunk
+        s = socket.create_connection((vip, 80), timeout=timeout)
+        where = ""
+        s.sendall(req)
+        buf = b""
+        while chunk := s.recv(4096):
+            buf += chunk
         head, _, body = buf.partition(b"\r\n\r\n")
         res = body.decode().strip() if b" 200 " in head.split(b"\r\n")[0] else "HTTP"
     except OSError as e:
-        res = "ERR:" + type(e).__name__
+        if not where and isinstance(e, TimeoutError) and unacked(s):
+            where = "@unacked"
+        res = "ERR:" + type(e).__name__ + where
+    finally:
+        if s is not None:
+            s.close()
     t1 = time.monotonic()
     print(f"{t0:.4f} {t1:.4f} {res or '-'}", flush=True)
     time.sleep(max(0.0, period - (t1 - t0)))
@@ -168,7 +191,11 @@ class HttpProber:
 
     The default period is short so that a window of a few milliseconds in which nobody answers
     for the VIP is hit; the timeout is shorter than TCP's first SYN retransmission (1 s), so a
-    dropped SYN shows as a failure rather than as a slow answer."""
+    dropped SYN shows as a failure rather than as a slow answer. A timeout says where the
+    network lost something, apart from a server that was only slow (its kernel answers SYNs and
+    acknowledges data even while nginx waits for a CPU): "ERR:TimeoutError@connect" no SYN-ACK
+    came; "ERR:TimeoutError@unacked" the request was never acknowledged (TCP_INFO unacked): the
+    connection was lost; a plain "ERR:TimeoutError" got that far, but no answer in time."""
 
     def __init__(self, lab, vip: str = VIP4, period: float = 0.005, timeout: float = 0.5):
         import sys

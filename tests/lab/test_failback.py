@@ -68,8 +68,10 @@ def vip_moves_to(lab, probe: HttpProber, host: str, since: float, what: str,
                  bound: float = MOVE_OUTAGE, planned: bool = True, timeout: float = 5.0) -> float:
     """Waits until host alone holds the VIP and the client is answered by it; returns how long
     after since the VIP got there. The client's longest outage since then is printed and bounded;
-    a planned move (both hosts alive) must also leave no request hanging: a SYN sent to a host
-    that no longer holds the VIP is dropped, and TCP retries it only after 1 s."""
+    a planned move (both hosts alive) must also lose no SYN and no request: a packet sent to a
+    host that no longer holds the VIP is dropped, and TCP retries a SYN only after 1 s. A request
+    that was acknowledged but not answered in time (nginx or the client waited for a CPU on the
+    loaded machine) is only a slow answer, bounded by the outage."""
     assert wait_holder(lab, VIP4, [host], timeout=timeout), lab.holder(VIP4)
     took = time.monotonic() - since
     assert probe.wait_answer(host)
@@ -79,7 +81,8 @@ def vip_moves_to(lab, probe: HttpProber, host: str, since: float, what: str,
           f" (bound {bound}s), {len(fails)} failed requests {sorted({f[2] for f in fails})}")
     assert outage < bound, (what, fails)
     if planned:
-        assert not [f for f in fails if f[2] == "ERR:TimeoutError"], (what, fails)
+        assert not [f for f in fails if f[2] in ("ERR:TimeoutError@connect",
+                                                 "ERR:TimeoutError@unacked")], (what, fails)
     return took
 
 
@@ -253,6 +256,7 @@ def test_drain_moves_vip_and_drained_host_ignores_the_others_failure(pair):
 
     lab.cut("h2")
     assert wait_state(lab, p2, "FAULT", timeout=5)
+    assert wait_holder(lab, VIP4, [], timeout=5), lab.holder(VIP4)   # h2's removal done
     assert holders_for(lab, 4 * MDI) == {()}         # nobody: h1 is drained
     during_cut = instance_status(lab, p1)
     assert (during_cut["state"], during_cut["drained"]) == ("BACKUP", True)

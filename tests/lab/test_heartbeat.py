@@ -140,8 +140,12 @@ def test_master_client_link_cut_backup_takes_over_at_skew_time(lab_factory):
     took = since(st2, "MASTER") - since(instance_status(lab, p1), "FAULT")
     print(f"\nclient link cut: h2 master {took * 1000:.1f} ms after h1 FAULT;"
           f" Skew_Time {skew(100) * 1000:.1f} ms, Master_Down_Interval {mdi(100) * 1000:.1f} ms")
+    # The counter shows h2 heard h1's priority-0 advert (over eth1, the only path left). The time
+    # is bounded generously (Skew_Time is 122 ms; a loaded machine may delay h2 by a few hundred
+    # ms) by Master_Down_Interval: a priority-0 advert taken as an ordinary one (the down timer
+    # restarted, not set to Skew_Time) has h2 master only a full Master_Down_Interval after it.
     assert st2["counters"]["priority0_received"] >= 1, st2["counters"]
-    assert took < (skew(100) + mdi(100) - INTERVAL) / 2, took   # well before the down timer
+    assert took < mdi(100), took
     assert wait_holder(lab, VIP4, ["h2"])
 
 
@@ -177,9 +181,11 @@ def test_heartbeat_cut_alone_nothing_moves_then_both_down_timer(lab_factory):
     print(f"\nboth paths cut: h2 master {took * 1000:.1f} ms after the cut;"
           f" Master_Down_Interval {mdi(100) * 1000:.1f} ms (h1's last advert up to"
           f" {INTERVAL * 1000:.0f} ms before the cut)")
-    # h2's down timer runs from h1's last advert, at most an interval before the cut (0.1 s of
-    # slack for a late advert on a loaded machine): far beyond Skew_Time's 0.12 s
-    assert mdi(100) - INTERVAL - 0.1 < took < mdi(100) + 1.0, took
+    # h2's down timer runs from h1's last advert, an interval before the cut if h1 was on time
+    # (0.522 s); 0.3 s leaves room for h1 being late by over 0.2 s on a loaded machine and is
+    # still far beyond Skew_Time's 0.122 s (a priority-0 advert taken from a path that is cut).
+    # The counter shows no priority-0 advert arrived: the down timer is what moved the role.
+    assert 0.3 < took < mdi(100) + 1.0, took
     assert instance_status(lab, p2)["counters"].get("priority0_received", 0) == 0
 
 

@@ -34,6 +34,14 @@ def value(samples: dict, metric: str, **labels) -> float | None:
     return samples.get((metric, frozenset(labels.items())))
 
 
+def hook_runs(lab, host, state: str) -> float | None:
+    """vipd_hook_runs_total of instance web in state; None while /metrics cannot be read."""
+    try:
+        return value(scrape(lab, host), "vipd_hook_runs_total", iname="web", state=state)
+    except Exception:
+        return None
+
+
 def events(proc) -> list[dict]:
     return [json.loads(line) for line in proc.output().splitlines() if line.startswith("{")]
 
@@ -48,11 +56,15 @@ def test_metrics_and_events_follow_a_failover(pair):
     vp = lab.start_vipd(h2, vipd_config(priority=100, extra=extra, instances_extra=notify,
                                         track_checks=["alive"]))
     assert wait_state(lab, vp, "BACKUP")
+    ids = dict(iname="web", intf="eth0", vrid="51")
+    # h2 runs its BACKUP hook twice at start (on entering BACKUP, then again when it learns h1
+    # is master): both runs are over before the follower subscribes, so that the stream holds
+    # only what the failover does
+    assert lab.wait_for(lambda: hook_runs(lab, h2, "BACKUP") == 2, timeout=5), scrape(lab, h2)
     follower = lab.spawn(h2, [VIPD, "events", "--socket", vp.socket], name="events")
     # the stream is live once the first check result arrives (every 0.2 s)
     assert lab.wait_for(lambda: any(e["event"] == "check" for e in events(follower)), timeout=5), \
         follower.output()
-    ids = dict(iname="web", intf="eth0", vrid="51")
 
     before = scrape(lab, h2)
     assert value(before, "keepalived_vrrp_state", ip_address=VIP4, **ids) == 1      # BACKUP

@@ -3,9 +3,10 @@ redis-sentinel (quorum 2, down-after-milliseconds 2000, the example's) and vipd 
 VIP follows the primary Sentinel elects, and vipd changes no Redis role itself.
 
 One scenario, in the order an operator meets it (each phase needs the state the last one left):
-  1. the primary's Redis is killed: Sentinel fails over, and the VIP is on the new primary within
-     200 ms of +switch-master (measured from the sentinels' and vipd's logs); writes through the
-     VIP resume and none is answered READONLY;
+  1. the primary's Redis is killed: Sentinel fails over, and the VIP is on the new primary soon
+     after +switch-master (measured from the sentinels' and vipd's logs and printed; bounded at
+     1 s, with no check poll in this phase); writes through the VIP resume and none is answered
+     READONLY;
   2. the old primary's Redis comes back (empty): Sentinel makes it a replica; the VIP stays;
   3. the primary's host is cut off from the other two hosts (the client still reaches it): it
      drops the VIP (it reaches 1 of 3 sentinels), the majority elects a new primary that gets the
@@ -14,6 +15,7 @@ One scenario, in the order an operator meets it (each phase needs the state the 
 """
 import datetime
 import re
+import signal
 import time
 
 from conftest import REPO, VIP4, example_config, status, wait_holder
@@ -24,6 +26,16 @@ ADDR = {"h1": "198.51.100.1", "h2": "198.51.100.2", "h3": "198.51.100.3"}
 HOST_OF = {ip: h for h, ip in ADDR.items()}
 SWITCH = re.compile(r"(\d+ \w+ \d+ [\d:.]+) # \+switch-master mymaster (\S+) \d+ (\S+) \d+")
 MASTER = re.compile(r"^(\S+ \S+) vipd INFO \[redis\] \w+ -> MASTER")
+
+
+# phase 1's check interval: no poll within the phase (the check's first run is at start)
+POLL_OFF = 300.0
+
+
+def fault_naming(st: dict, primary_ip: str) -> bool:
+    """The (only) instance is FAULT because its check names primary_ip, not this host, as primary."""
+    s = st["instances"][0]
+    return s["state"] == "FAULT" and f"{primary_ip}:6379" in s["checks"]["sentinel"]["output"]
 
 
 def redis_args() -> list[str]:
@@ -122,14 +134,18 @@ def test_vip_follows_the_primary_sentinel_elects(lab_factory):
     # a failover needs each sentinel to know the other two (hello messages via the primary)
     assert lab.wait_for(lambda: all(sentinel_view(lab, h).get("num-other-sentinels") == "2"
                                     for h in sentinels), timeout=20)
+    # Phase 1 runs with a check interval far beyond its length (one run at start, the next one
+    # POLL_OFF later): only Sentinel's +switch-master can move the VIP there, however long a
+    # loaded machine delays a process. The example's 0.5 s poll is restored (SIGHUP) before
+    # phase 3, which needs it (a cut-off host hears no +switch-master).
     vipd = {}
     for h in ("h1", "h2", "h3"):
-        text = example_config(lab, lab.host(h), "redis-sentinel/vipd.toml")
+        text = example_config(lab, lab.host(h), "redis-sentinel/vipd.toml", interval=POLL_OFF)
         vipd[h] = lab.start_vipd(h, text)
     assert wait_holder(lab, VIP4, ["h1"], timeout=15)
     for h in ("h2", "h3"):
-        s = status(lab, vipd[h])["instances"][0]
-        assert s["state"] == "FAULT" and "198.51.100.1:6379" in s["checks"]["sentinel"]["output"]
+        assert lab.wait_for(lambda: fault_naming(status(lab, vipd[h]), ADDR["h1"]), timeout=5), \
+            status(lab, vipd[h])
 
     # The writer's READONLY count can see READONLY: a replica answers writes with it.
     probe = Writer(lab, target=ADDR["h3"])
@@ -147,15 +163,33 @@ def test_vip_follows_the_primary_sentinel_elects(lab_factory):
     switch = switches(sentinels, ADDR[new])[0]
     took = became_master(vipd[new])[-1] - switch
     print(f"\nVIP on the new primary {new} {took * 1000:.0f} ms after the first +switch-master")
-    assert 0 <= took < 0.2
-    # woken by the subscription, not by its next poll (the check's interval is 0.5 s)
+    # measured 41-214 ms; the goal (200 ms) is a benchmark figure. 1 s is generous for a loaded
+    # machine, and with no poll in this phase a daemon that ignored +switch-master would not
+    # have moved the VIP at all (wait_holder above fails first).
+    assert 0 <= took < 1.0
+    # woken by the subscription (logged when heard), not by a poll
     heard = [log_time(m[1]) for m in re.finditer(
         rf"^(\S+ \S+) vipd INFO sentinel \S+: \+switch-master mymaster \S+ \d+ {ADDR[new]} ",
         vipd[new].output(), re.M)]
-    assert heard and 0 <= became_master(vipd[new])[-1] - heard[0] < 0.2, heard
+    assert heard and 0 <= became_master(vipd[new])[-1] - heard[0] < 1.0, heard
     assert lab.wait_for(lambda: writer.written(since=killed + 0.1)[-20:] and
                         len(writer.written(since=killed)) > 20, timeout=10)
     assert "READONLY" not in writer.errors(), writer.errors()
+
+    # The example's poll back (SIGHUP) for phase 3, which relies on it. The changed check
+    # restarts the instance, with no verdict until the check's first run: the replicas' hosts
+    # first, each until it is FAULT again (meanwhile the primary's adverts keep it BACKUP), then
+    # the primary's, which takes the VIP back a Master_Down_Interval later.
+    for h in sorted(vipd, key=lambda h: h == new):
+        n = vipd[h].output().count("reloaded")
+        vipd[h].config_path.write_text(
+            example_config(lab, lab.host(h), "redis-sentinel/vipd.toml"))
+        vipd[h].send_signal(signal.SIGHUP)
+        assert lab.wait_for(lambda: vipd[h].output().count("reloaded") == n + 1, timeout=5)
+        if h != new:
+            assert lab.wait_for(lambda: fault_naming(status(lab, vipd[h]), ADDR[new]),
+                                timeout=5), status(lab, vipd[h])
+    assert wait_holder(lab, VIP4, [new], timeout=5)
 
     # 2. The old primary's Redis returns, empty: Sentinel makes it a replica; the VIP stays put.
     redis["h1"] = start_redis(lab, "h1")
