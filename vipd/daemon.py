@@ -83,7 +83,7 @@ class Daemon:
         self.ifaces = InterfaceRegistry(self.loop, self._on_readable, self._on_iface_change)
         await self.ifaces.start()
         await self.ifaces.prime(n for cfg in self.config.instances for n in _ifnames(cfg))
-        self.arp = ClaimWatchers(self.loop, self._on_claim, self._rx_error)
+        self.claim_watch = ClaimWatchers(self.loop, self._on_claim, self._rx_error)
         self.heartbeats = Heartbeats(self.loop, self._apply, self._rx_error)
         self.applier = Applier(self.loop, self.runtimes, self.ifaces, self._hooks, self.heartbeats,
                                self.observer, self._status_changed, self._apply)
@@ -124,7 +124,7 @@ class Daemon:
             await self._metrics.close()
         self.loop.remove_reader(self._tfd.fileno())
         self._tfd.close()
-        self.arp.close()
+        self.claim_watch.close()
         self.ifaces.close()
         self.sd.close()
         log.info("stopped")
@@ -496,7 +496,7 @@ class Daemon:
         wanted: dict[str, set[str]] = {}
         for rt in self.runtimes.values():      # IPv4 VIPs: ARP; IPv6 VIPs: NA (claimwatch.py)
             wanted.setdefault(rt.cfg.interface, set()).update(rt.vip_addrs)
-        for why in self.arp.sync(wanted):
+        for why in self.claim_watch.sync(wanted):
             log.warning("%s", why)
 
     def _on_claim(self, ifname: str, vip: str, mac: bytes) -> None:
