@@ -196,18 +196,23 @@ class Applier:
         sock = self.ifaces.socket(rt.vrrp_ifname, rt.cfg.family)
         if sock is None:
             return
+        if rt.vmac is not None and not rt.multicast and priority:
+            # Unicast adverts leave from the parent: keep the switch on the VMAC. Before the
+            # advert, never after: a higher-priority peer that hears it answers with its own
+            # GARP from the VMAC (keepalived does), which must be the last word the switch
+            # hears; a refresh sent after the advert could land behind that GARP and leave the
+            # switch on our port for good (seen 1 run in 9 with keepalived as the peer).
+            try:
+                self.ifaces.announcer(rt.vmac.name).send(rt.vmac.refresh_frame)
+            except (OSError, LookupError) as e:
+                rt.core.count("send_errors")
+                log.debug("[%s] VMAC refresh on %s: %s", rt.name, rt.vmac.name, e)
         for payload, dst in rt.adverts(priority):
             try:
                 sock.send(payload, dst, rt.local_addr)
             except OSError as e:
                 rt.core.count("send_errors")
                 log.debug("[%s] send to %s: %s", rt.name, dst, e)
-        if rt.vmac is not None and not rt.multicast and priority:
-            try:    # unicast adverts leave from the parent: keep the switch on the VMAC
-                self.ifaces.announcer(rt.vmac.name).send(rt.vmac.refresh_frame)
-            except (OSError, LookupError) as e:
-                rt.core.count("send_errors")
-                log.debug("[%s] VMAC refresh on %s: %s", rt.name, rt.vmac.name, e)
 
     def announce(self, rt: Runtime, remaining: int, episode: int | None = None) -> None:
         """One GARP/NA round, then the rest of the burst; ``episode`` (a delayed burst) stops

@@ -135,3 +135,52 @@ def test_vmac_with_unicast_peers(pair, peer, family):
     assert by_source.get(h1.mac) == {a2}, by_source      # h1's, unicast from its own MAC
     assert by_source.get(h2.mac) == {a1}, by_source      # h2's, while it was master
     assert set(by_source) == {h1.mac, h2.mac}, by_source  # none from the VMAC, none multicast
+
+
+def test_keepalived_master_vipd_backup_with_vmac_and_unicast_peers(pair):
+    """The other way round from the [keepalived] case above: keepalived (150) is master on h1,
+    vipd (100) backup on h2, both use_vmac with each other as unicast peer. vipd hears
+    keepalived's unicast adverts on its parent (stays BACKUP with h1 as master), takes the VIP
+    onto its VMAC when h1 is cut with the client's entry unchanged, and gives it back on the heal."""
+    lab = pair
+    h1, h2 = lab.hosts
+    vip, vmac = VIP4, VMAC[4]
+
+    def reach(want):
+        return lab.wait_for(lambda: lab.http_get(lab.client, URL[4], timeout=0.5) == want,
+                            timeout=5)
+
+    cap = lab.capture(filter="ip proto 112")
+    # keepalived leaves arp_announce alone; see test_vmac_interop_with_keepalived
+    lab.run(h1, ["sysctl", "-qw", "net.ipv4.conf.eth0.arp_announce=2"])
+    lab.start_keepalived(h1, keepalived_unicast_vmac(150, h2.ip4, h1.ip4))
+    assert lab.wait_for(lambda: vip_dev(lab, h1, vip) == ["vrrp.51"], timeout=10)
+    p2 = lab.start_vipd(h2, vipd_unicast_vmac(4, 100, h1.ip4, h2.ip4))
+    assert wait_state(lab, p2, "BACKUP")
+    # 20 adverts (2 s at 0.1 s) heard while still BACKUP: over six Master_Down_Intervals
+    seen = counter(lab, p2, "adverts_received")
+    assert lab.wait_for(lambda: counter(lab, p2, "adverts_received") >= seen + 20, timeout=5)
+    st = instance_status(lab, p2)
+    assert st["state"] == "BACKUP" and st["master_ip"] == h1.ip4, st
+    assert vip_dev(lab, h2, vip) == []
+    assert reach("h1\n") and client_neigh(lab, vip) == vmac
+    assert fdb_port(lab, vmac) == ["h1"]
+
+    lab.cut(h1, silent=True)
+    assert wait_state(lab, p2, "MASTER")
+    assert lab.wait_for(lambda: vip_dev(lab, h2, vip) == ["vrrp.51"], timeout=5)
+    assert reach("h2\n")
+    assert client_neigh(lab, vip) == vmac     # the client's entry never changed
+    assert fdb_port(lab, vmac) == ["h2"]      # the switch followed vipd's GARP from the VMAC
+    lab.heal(h1)
+    assert wait_state(lab, p2, "BACKUP")
+    assert lab.wait_for(lambda: vip_dev(lab, h2, vip) == [], timeout=5)
+    assert vip_dev(lab, h1, vip) == ["vrrp.51"]
+    assert reach("h1\n") and client_neigh(lab, vip) == vmac
+    assert fdb_port(lab, vmac) == ["h1"]
+
+    frames = adverts_on_the_wire(cap)
+    by_source = {mac: {dst for m, dst in frames if m == mac} for mac, _ in frames}
+    assert by_source.get(h1.mac) == {h2.ip4}, by_source   # keepalived's, from its parent
+    assert by_source.get(h2.mac) == {h1.ip4}, by_source   # vipd's, while it was master
+    assert set(by_source) == {h1.mac, h2.mac}, by_source  # none from the VMAC, none multicast
