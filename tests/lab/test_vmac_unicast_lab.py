@@ -166,12 +166,18 @@ def test_keepalived_master_vipd_backup_with_vmac_and_unicast_peers(pair):
     assert reach("h1\n") and client_neigh(lab, vip) == vmac
     assert fdb_port(lab, vmac) == ["h1"]
 
+    rounds = counter(lab, p2, "announce_sent")
     lab.cut(h1, silent=True)
     assert wait_state(lab, p2, "MASTER")
     assert lab.wait_for(lambda: vip_dev(lab, h2, vip) == ["vrrp.51"], timeout=5)
     assert reach("h2\n")
     assert client_neigh(lab, vip) == vmac     # the client's entry never changed
     assert fdb_port(lab, vmac) == ["h2"]      # the switch followed vipd's GARP from the VMAC
+    # The heal comes after vipd's GARP burst (garp_repeat 5, 50 ms apart): a round of it that
+    # lands between keepalived's answering GARP and vipd hearing keepalived's advert would point
+    # the switch at h2 again, and keepalived sends nothing from the VMAC after that (no refresh
+    # frame, no garp_master_refresh here). Two GARP senders racing, as between two keepalived.
+    assert lab.wait_for(lambda: counter(lab, p2, "announce_sent") >= rounds + 5, timeout=5)
     lab.heal(h1)
     assert wait_state(lab, p2, "BACKUP")
     assert lab.wait_for(lambda: vip_dev(lab, h2, vip) == [], timeout=5)
