@@ -20,7 +20,6 @@ import struct
 from vipd.core.packet import checksum16
 
 ETH_BROADCAST = b"\xff" * 6
-ETH_ALL_NODES = bytes.fromhex("333300000001")  # RFC 2464 7: ff02::1 mapped to Ethernet
 ETHERTYPE_IPV4, ETHERTYPE_ARP, ETHERTYPE_IPV6 = 0x0800, 0x0806, 0x86DD
 ARPHRD_ETHER, ARPOP_REQUEST = 1, 1
 IPPROTO_ICMPV6 = 58
@@ -28,6 +27,7 @@ ND_NEIGHBOR_ADVERT = 136
 ND_OPT_TARGET_LINKADDR = 2
 NA_ROUTER, NA_SOLICITED, NA_OVERRIDE = 0x80000000, 0x40000000, 0x20000000
 ALL_NODES6 = socket.inet_pton(socket.AF_INET6, "ff02::1")
+SOLICITED_NODE_PREFIX = socket.inet_pton(socket.AF_INET6, "ff02::1:ff00:0")[:13]
 
 _ARP = struct.Struct("!HHBBH6s4s6s4s")
 _IPV6 = struct.Struct("!IHBB16s16s")
@@ -47,6 +47,23 @@ def garp_frame(mac: bytes, vip: str) -> bytes:
     return _eth(ETH_BROADCAST, mac, ETHERTYPE_ARP) + arp
 
 
+def solicited_node(address: str) -> str:
+    """The solicited-node group of an IPv6 address (RFC 4291 2.7.1): ff02::1:ff00:0/104 with the
+    address's low 24 bits; where Neighbour Solicitations for it are sent."""
+    low = socket.inet_pton(socket.AF_INET6, address)[13:]
+    return socket.inet_ntop(socket.AF_INET6, SOLICITED_NODE_PREFIX + low)
+
+
+def ndp_frame(mac: bytes, source: bytes, group: bytes, icmp: bytes) -> bytes:
+    """An NDP message (icmp, its checksum zero) from source to the multicast group (both packed),
+    as a whole Ethernet frame from mac: checksum filled in, hop limit 255 (receivers discard NDP
+    that crossed a router, RFC 4861 7.1.2), to the group's Ethernet address (RFC 2464 7)."""
+    pseudo = source + group + struct.pack("!I3xB", len(icmp), IPPROTO_ICMPV6)
+    icmp = icmp[:2] + checksum16(pseudo + icmp).to_bytes(2, "big") + icmp[4:]
+    ipv6 = _IPV6.pack(6 << 28, len(icmp), IPPROTO_ICMPV6, 255, source, group)
+    return _eth(b"\x33\x33" + group[12:], mac, ETHERTYPE_IPV6) + ipv6 + icmp
+
+
 def unsolicited_na_frame(mac: bytes, vip: str, src: str | None = None,
                          router: bool = False) -> bytes:
     """Unsolicited Neighbour Advertisement (RFC 4861 7.2.6) telling every node on the link that
@@ -57,11 +74,7 @@ def unsolicited_na_frame(mac: bytes, vip: str, src: str | None = None,
     source = target if src is None else socket.inet_pton(socket.AF_INET6, src)
     flags = NA_OVERRIDE | (NA_ROUTER if router else 0)
     icmp = _NA.pack(ND_NEIGHBOR_ADVERT, 0, 0, flags, target, ND_OPT_TARGET_LINKADDR, 1, mac)
-    pseudo = source + ALL_NODES6 + struct.pack("!I3xB", len(icmp), IPPROTO_ICMPV6)
-    icmp = icmp[:2] + checksum16(pseudo + icmp).to_bytes(2, "big") + icmp[4:]
-    # Hop limit 255: receivers discard NDP messages that crossed a router (RFC 4861 7.1.2).
-    ipv6 = _IPV6.pack(6 << 28, len(icmp), IPPROTO_ICMPV6, 255, source, ALL_NODES6)
-    return _eth(ETH_ALL_NODES, mac, ETHERTYPE_IPV6) + ipv6 + icmp
+    return ndp_frame(mac, source, ALL_NODES6, icmp)
 
 
 def ipv6_forwarding(ifname: str) -> bool:

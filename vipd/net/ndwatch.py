@@ -18,7 +18,7 @@ import struct
 
 from vipd.core.packet import checksum16
 from vipd.net.announce import ETHERTYPE_IPV6, IPPROTO_ICMPV6, ND_NEIGHBOR_ADVERT, \
-    ND_OPT_TARGET_LINKADDR
+    ND_OPT_TARGET_LINKADDR, ndp_frame, solicited_node
 from vipd.net.pktwatch import MAX_FILTERED, FilteredSocket, bpf
 
 ND_NEIGHBOR_SOLICIT = 135
@@ -120,23 +120,12 @@ class NdWatch:
         self._sock.close()
 
 
-def solicited_node(vip: str) -> bytes:
-    """RFC 4291 2.7.1: ff02::1:ff00:0/104 with the address's low 24 bits."""
-    return bytes.fromhex("ff0200000000000000000001ff") + socket.inet_pton(socket.AF_INET6, vip)[13:]
-
-
 def ns_probe_frame(mac: bytes, src: str, vip: str) -> bytes:
     """A Neighbour Solicitation "who has vip" (RFC 4861 4.3) to vip's solicited-node group, from
     our own address src: only a host holding vip answers (an NA for vip), and no one's entry for
     vip changes. It carries our MAC as the source link-layer option (RFC 4861 7.2.2: SHOULD), which
     only concerns src: the holder can answer at once instead of first resolving src."""
     target = socket.inet_pton(socket.AF_INET6, vip)
-    source = socket.inet_pton(socket.AF_INET6, src)
-    group = solicited_node(vip)
     icmp = _NS.pack(ND_NEIGHBOR_SOLICIT, 0, 0, 0, target, ND_OPT_SOURCE_LINKADDR, 1, mac)
-    pseudo = source + group + struct.pack("!I3xB", len(icmp), IPPROTO_ICMPV6)
-    icmp = icmp[:2] + checksum16(pseudo + icmp).to_bytes(2, "big") + icmp[4:]
-    # hop limit 255: receivers drop NDP that may have crossed a router (RFC 4861 7.1.1)
-    ipv6 = _IPV6.pack(6 << 28, len(icmp), IPPROTO_ICMPV6, 255, source, group)
-    # RFC 2464 7: 33:33 and the group's low 32 bits
-    return b"\x33\x33" + group[12:] + mac + ETHERTYPE_IPV6.to_bytes(2, "big") + ipv6 + icmp
+    return ndp_frame(mac, socket.inet_pton(socket.AF_INET6, src),
+                     socket.inet_pton(socket.AF_INET6, solicited_node(vip)), icmp)

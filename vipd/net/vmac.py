@@ -62,6 +62,7 @@ import socket
 import struct
 import subprocess
 
+from vipd.net.announce import solicited_node
 from vipd.net.iproute import IP, TIMEOUT
 from vipd.net.rawsock import VRRP_GROUP4, VRRP_GROUP6
 
@@ -74,7 +75,6 @@ IPV6_SYSCTLS = {"addr_gen_mode": "1",          # IN6_ADDR_GEN_MODE_NONE: no EUI-
                 "accept_dad": "0", "accept_ra": "0", "router_solicitations": "0"}
 VMAC_OUI = {4: "00:00:5e:00:01", 6: "00:00:5e:00:02"}     # RFC 5798 7.3
 TC = shutil.which("tc", path="/usr/sbin:/sbin:/usr/bin:/bin") or "/usr/sbin/tc"
-SOLICITED_NODE = int(ipaddress.IPv6Address("ff02::1:ff00:0"))    # RFC 4291 2.7.1
 
 # Classic BPF for a tc egress filter on the macvlan (direct action: no action modules): drop MLD
 # reports and dones (ICMPv6 131, 132, 143 after the 8-byte Hop-by-Hop Router Alert header Linux
@@ -115,11 +115,6 @@ def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     if check and res.returncode:
         raise OSError(f"ip {' '.join(args)}: {res.stderr.strip()}")
     return res
-
-
-def solicited_node(address: str) -> str:
-    return str(ipaddress.IPv6Address(SOLICITED_NODE | int(ipaddress.IPv6Address(address))
-                                     & 0xFFFFFF))
 
 
 ETH_P_LOOPBACK = 0x9000       # Ethernet Configuration Testing Protocol (a frame to oneself)
